@@ -1,0 +1,66 @@
+//! The admin listener (and the narrower health listener): health, readiness, metrics.
+
+mod ready;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+
+use crate::error::json_error;
+use crate::Shared;
+
+pub type AdminBody = Full<Bytes>;
+
+/// Which endpoints a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// Everything: health, metrics, login pages, the admin API.
+    Admin,
+    /// `/healthz`, `/readyz` and `/metrics` only, for probes and scrapers on the pod network.
+    Health,
+}
+
+pub async fn handle(
+    shared: Arc<Shared>,
+    surface: Surface,
+    req: Request<Incoming>,
+) -> Result<Response<AdminBody>, Infallible> {
+    let resp = match (req.method(), req.uri().path()) {
+        (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "ok\n"),
+        (&Method::GET | &Method::HEAD, "/readyz") => ready::readyz(&shared),
+        (&Method::GET | &Method::HEAD, "/metrics") => {
+            let mut resp = Response::new(Full::new(Bytes::from(shared.metrics.render())));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            resp
+        }
+        _ if surface == Surface::Health => not_found(),
+        _ => not_found(),
+    };
+    Ok(resp)
+}
+
+fn not_found() -> Response<AdminBody> {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such page",
+        Default::default(),
+    )
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<AdminBody> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}

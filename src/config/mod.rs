@@ -1,0 +1,115 @@
+//! Configuration: figment sources (`load`) → the raw serde shape (`raw`) → a validated
+//! `Config` (`validate`) that the rest of the program trusts without checking again.
+
+mod load;
+mod preset;
+mod raw;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use url::Url;
+
+use crate::secret::{AdminToken, ClientSecret};
+
+pub use load::{config_path, load, load_from};
+pub use preset::{Kind, Preset};
+pub use validate::{validate, ConfigError, Problem};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_RETRY_BUFFER: usize = 64 * 1024;
+pub const DEFAULT_STORE_PATH: &str = "tokens.json";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: Server,
+    pub store: Store,
+    pub providers: BTreeMap<String, Arc<ProviderConfig>>,
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub public_url: Url,
+    pub health_listen: Option<SocketAddr>,
+    pub admin_token: Option<AdminToken>,
+    pub shutdown_grace: Duration,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub retry_buffer: usize,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` in the request.
+    Body,
+    /// HTTP Basic (oauth2 `client_auth = "basic"`).
+    Basic,
+}
+
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub authorize: Option<Url>,
+    pub token: Url,
+    pub refresh: Url,
+    pub validate: Option<Url>,
+    pub revoke: Option<Url>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: Kind,
+    pub client_id: String,
+    pub client_secret: ClientSecret,
+    pub client_secret_file: Option<PathBuf>,
+    pub scopes: Vec<String>,
+    pub app_scopes: Vec<String>,
+    pub authorize_params: BTreeMap<String, String>,
+    pub endpoints: Endpoints,
+    pub ca_file: Option<PathBuf>,
+    pub client_auth: ClientAuth,
+    /// `{public_url}/oauth/{name}/callback`: what the platform must have registered.
+    pub redirect_uri: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSpec {
+    App,
+    /// A user token: a fixed user, or `None` for the `x-token-user` header's.
+    User(Option<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    pub prefix: String,
+    pub upstream: Url,
+    pub provider: String,
+    pub token: TokenSpec,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub request_timeout: Duration,
+    pub ca_file: Option<PathBuf>,
+}

@@ -1,0 +1,163 @@
+//! The configuration exactly as a user writes it: one field per key, unknown keys refused.
+//! Everything here is optional or defaulted; `validate.rs` turns it into a checked `Config`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Listeners, timeouts and logging.
+    #[serde(default)]
+    pub server: RawServer,
+    /// Where user tokens are kept.
+    #[serde(default)]
+    pub store: RawStore,
+    /// OAuth clients, by provider name.
+    #[serde(default)]
+    pub providers: BTreeMap<String, RawProvider>,
+    /// Path prefixes and where they go.
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// The proxy listener, where applications send their API calls.
+    #[serde(default, deserialize_with = "lenient")]
+    pub listen: Option<String>,
+    /// The admin listener: metrics, health, login pages, admin API.
+    #[serde(default, deserialize_with = "lenient")]
+    pub admin_listen: Option<String>,
+    /// How a browser reaches the admin listener; the base of OAuth redirect URIs.
+    #[serde(default, deserialize_with = "lenient")]
+    pub public_url: Option<String>,
+    /// Optional listener serving only /healthz, /readyz and /metrics.
+    #[serde(default, deserialize_with = "lenient")]
+    pub health_listen: Option<String>,
+    /// Bearer token required on /admin/* when set.
+    #[serde(default, deserialize_with = "lenient")]
+    pub admin_token: Option<String>,
+    /// How long in-flight requests may finish after SIGTERM.
+    #[serde(default, deserialize_with = "lenient")]
+    pub shutdown_grace: Option<String>,
+    /// Connect timeout to upstreams and platform endpoints.
+    #[serde(default, deserialize_with = "lenient")]
+    pub connect_timeout: Option<String>,
+    /// Time until an upstream's response headers arrive.
+    #[serde(default, deserialize_with = "lenient")]
+    pub request_timeout: Option<String>,
+    /// Bytes of request body kept so a request can be replayed once.
+    #[serde(default)]
+    pub retry_buffer: Option<u64>,
+    /// "text" or "json".
+    #[serde(default, deserialize_with = "lenient")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// The embedded store's JSON file.
+    #[serde(default, deserialize_with = "lenient")]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    /// Platform kind; defaults to the table's name when that is a kind.
+    #[serde(default, deserialize_with = "lenient")]
+    pub kind: Option<String>,
+    /// OAuth client id.
+    #[serde(default, deserialize_with = "lenient")]
+    pub client_id: Option<String>,
+    /// OAuth client secret.
+    #[serde(default, deserialize_with = "lenient")]
+    pub client_secret: Option<String>,
+    /// A file holding the client secret instead.
+    #[serde(default, deserialize_with = "lenient")]
+    pub client_secret_file: Option<String>,
+    /// Scopes requested by the login flow.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// Scopes requested by client credentials.
+    #[serde(default)]
+    pub app_scopes: Option<Vec<String>>,
+    /// Extra query parameters for the login redirect.
+    #[serde(default)]
+    pub authorize_params: Option<BTreeMap<String, String>>,
+    /// Overrides the preset's authorization endpoint.
+    #[serde(default, deserialize_with = "lenient")]
+    pub authorize_url: Option<String>,
+    /// Overrides the preset's token endpoint.
+    #[serde(default, deserialize_with = "lenient")]
+    pub token_url: Option<String>,
+    /// Overrides the preset's refresh endpoint.
+    #[serde(default, deserialize_with = "lenient")]
+    pub refresh_url: Option<String>,
+    /// Overrides the preset's token validation endpoint.
+    #[serde(default, deserialize_with = "lenient")]
+    pub validate_url: Option<String>,
+    /// Overrides the preset's revocation endpoint.
+    #[serde(default, deserialize_with = "lenient")]
+    pub revoke_url: Option<String>,
+    /// Extra trusted roots (PEM) for this provider's endpoints.
+    #[serde(default, deserialize_with = "lenient")]
+    pub ca_file: Option<String>,
+    /// "body" (default) or "basic": how an oauth2 provider authenticates the client.
+    #[serde(default, deserialize_with = "lenient")]
+    pub client_auth: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    /// Requests whose path starts with this, at a segment boundary, take this route.
+    #[serde(default, deserialize_with = "lenient")]
+    pub prefix: Option<String>,
+    /// Where they go; defaults to the provider kind's API base.
+    #[serde(default, deserialize_with = "lenient")]
+    pub upstream: Option<String>,
+    /// The provider whose token is injected.
+    #[serde(default, deserialize_with = "lenient")]
+    pub provider: Option<String>,
+    /// "app" (client credentials) or "user" (a stored user token).
+    #[serde(default, deserialize_with = "lenient")]
+    pub token: Option<String>,
+    /// With token = "user": whose token; left out, `x-token-user` names it per request.
+    #[serde(default, deserialize_with = "lenient")]
+    pub user: Option<String>,
+    /// More headers set on every forwarded request.
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Overrides server.request_timeout for this route.
+    #[serde(default, deserialize_with = "lenient")]
+    pub request_timeout: Option<String>,
+    /// Extra trusted roots (PEM) for this upstream.
+    #[serde(default, deserialize_with = "lenient")]
+    pub ca_file: Option<String>,
+}
+
+/// Environment variables arrive typed by figment's guess (`TOKEN_SIDECAR_..._CLIENT_ID=12345`
+/// becomes a number); every textual key accepts whatever scalar it gets as its text.
+fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Str(String),
+        Int(i64),
+        UInt(u64),
+        Float(f64),
+        Bool(bool),
+    }
+    Ok(Option::<Scalar>::deserialize(d)?.map(|s| match s {
+        Scalar::Str(s) => s,
+        Scalar::Int(n) => n.to_string(),
+        Scalar::UInt(n) => n.to_string(),
+        Scalar::Float(n) => n.to_string(),
+        Scalar::Bool(b) => b.to_string(),
+    }))
+}

@@ -1,0 +1,125 @@
+//! The proxy's own answers: one error enum, one exhaustive mapping to status codes, one
+//! builder for the JSON bodies. Messages are written for the client; causes stay in
+//! `#[source]` for the log and never reach a body.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use serde_json::{json, Map, Value};
+
+use crate::oauth::TokenError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("no route matches this path")]
+    NoRoute,
+    #[error("{0}")]
+    BadRequest(&'static str),
+    #[error("no usable token for {provider}/{subject}")]
+    TokenUnavailable {
+        provider: String,
+        subject: String,
+        /// Where a person can log the user in, for user tokens.
+        login_url: Option<String>,
+        needs_login: bool,
+        #[source]
+        cause: Option<TokenError>,
+    },
+    #[error("the upstream could not be reached")]
+    UpstreamUnavailable {
+        /// `connect` when no connection was made, `reset` when one failed mid-request.
+        reason: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("the upstream did not answer in time")]
+    UpstreamTimeout,
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::TokenUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProxyError::NoRoute => "no_route",
+            ProxyError::BadRequest(_) => "bad_request",
+            ProxyError::TokenUnavailable { .. } => "token_unavailable",
+            ProxyError::UpstreamUnavailable { .. } => "upstream_unavailable",
+            ProxyError::UpstreamTimeout => "upstream_timeout",
+        }
+    }
+
+    /// The `reason` label of `token_sidecar_upstream_errors_total`, where this is one.
+    pub fn upstream_reason(&self) -> Option<&'static str> {
+        match self {
+            ProxyError::UpstreamUnavailable { reason, .. } => Some(reason),
+            ProxyError::UpstreamTimeout => Some("timeout"),
+            _ => None,
+        }
+    }
+
+    fn fields(&self) -> Map<String, Value> {
+        let mut extra = Map::new();
+        if let ProxyError::TokenUnavailable {
+            provider,
+            subject,
+            login_url,
+            needs_login,
+            ..
+        } = self
+        {
+            extra.insert("provider".into(), json!(provider));
+            extra.insert("subject".into(), json!(subject));
+            if let Some(url) = login_url {
+                extra.insert("login_url".into(), json!(url));
+            }
+            if *needs_login {
+                extra.insert("status".into(), json!("needs_login"));
+            }
+        }
+        extra
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ProxyError::TokenUnavailable { needs_login: true, provider, subject, .. } => format!(
+                "the token of {provider}/{subject} needs_login: the platform refused its refresh token; \
+                 log the user in again at login_url"
+            ),
+            ProxyError::TokenUnavailable { login_url: Some(_), provider, subject, .. } => format!(
+                "no usable token for {provider}/{subject}; if none was ever stored, log the user in at login_url"
+            ),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn into_response<B: From<Bytes>>(self) -> Response<B> {
+        json_error(self.status(), self.code(), &self.message(), self.fields())
+    }
+}
+
+/// Builds `{"error": CODE, "message": TEXT, ...extra}` with `status`.
+pub fn json_error<B: From<Bytes>>(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    extra: Map<String, Value>,
+) -> Response<B> {
+    let mut body = Map::new();
+    body.insert("error".into(), json!(code));
+    body.insert("message".into(), json!(message));
+    body.extend(extra);
+    let bytes = serde_json::to_vec(&Value::Object(body)).unwrap_or_default();
+    let mut resp = Response::new(B::from(Bytes::from(bytes)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}

@@ -1,0 +1,129 @@
+//! token-sidecar: a reverse proxy that obtains, refreshes and injects OAuth tokens for
+//! streaming-platform APIs. `run` starts it and returns the bound addresses, so tests (and
+//! `main`) start the real thing.
+
+pub mod admin;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod oauth;
+pub mod proxy;
+pub mod report;
+pub mod secret;
+pub mod server;
+pub mod snapshot;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::admin::Surface;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::snapshot::{BuildError, Snapshot};
+
+/// State shared by every listener: the hot-swapped snapshot and the metrics.
+pub struct Shared {
+    pub snapshot: ArcSwap<Snapshot>,
+    pub metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("cannot listen on {key} = {addr}: {source}")]
+    Bind {
+        key: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A started proxy: where it listens, and a handle to wait for its end.
+pub struct Running {
+    pub proxy_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub health_addr: Option<SocketAddr>,
+    pub shared: Arc<Shared>,
+    servers: JoinSet<()>,
+}
+
+impl Running {
+    /// Resolves once every listener has stopped and its in-flight requests have finished
+    /// (or the shutdown grace ran out).
+    pub async fn wait(mut self) {
+        while self.servers.join_next().await.is_some() {}
+    }
+}
+
+async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { key, addr, source })
+}
+
+/// Starts the proxy with `config` and serves until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, StartError> {
+    let metrics = Arc::new(Metrics::new());
+    let grace = config.server.shutdown_grace;
+    let server = config.server.clone();
+    let snapshot = Snapshot::build(Arc::new(config), &metrics)?;
+    let shared = Arc::new(Shared {
+        snapshot: ArcSwap::from_pointee(snapshot),
+        metrics,
+    });
+
+    let proxy = bind("server.listen", server.listen).await?;
+    let admin = bind("server.admin_listen", server.admin_listen).await?;
+    let health = match server.health_listen {
+        Some(addr) => Some(bind("server.health_listen", addr).await?),
+        None => None,
+    };
+    let local = |l: &TcpListener, addr| l.local_addr().unwrap_or(addr);
+    let proxy_addr = local(&proxy, server.listen);
+    let admin_addr = local(&admin, server.admin_listen);
+    let health_addr = health
+        .as_ref()
+        .zip(server.health_listen)
+        .map(|(l, a)| local(l, a));
+
+    shared.snapshot.load().start();
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut servers = JoinSet::new();
+    let s = Arc::clone(&shared);
+    servers.spawn(server::serve(
+        proxy,
+        move |req| proxy::handle(Arc::clone(&s), req),
+        stop_rx.clone(),
+        grace,
+    ));
+    for (listener, surface) in [(Some(admin), Surface::Admin), (health, Surface::Health)] {
+        let Some(listener) = listener else { continue };
+        let s = Arc::clone(&shared);
+        let handler = move |req| admin::handle(Arc::clone(&s), surface, req);
+        servers.spawn(server::serve(listener, handler, stop_rx.clone(), grace));
+    }
+    tracing::info!(%proxy_addr, %admin_addr, health_addr = ?health_addr, "token-sidecar listening");
+    Ok(Running {
+        proxy_addr,
+        admin_addr,
+        health_addr,
+        shared,
+        servers,
+    })
+}

@@ -1,0 +1,110 @@
+//! Every metric the proxy exports, as typed handles in our own `Registry` (not the global
+//! one), so each `run` — and each test — has its own. Names and labels are SPEC.md's.
+
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub upstream_errors: IntCounterVec,
+    pub in_flight: IntGaugeVec,
+    pub unauthorized_retries: IntCounterVec,
+    pub token_requests: IntCounterVec,
+    pub token_expiry: GaugeVec,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let m = Metrics {
+            requests: IntCounterVec::new(
+                Opts::new(
+                    "token_sidecar_requests_total",
+                    "Requests answered by the proxy listener.",
+                ),
+                &["route", "method", "status"],
+            )
+            .expect("static metric definition"),
+            request_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "token_sidecar_request_duration_seconds",
+                    "Time from a request's arrival until its response headers are sent.",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["route"],
+            )
+            .expect("static metric definition"),
+            upstream_errors: IntCounterVec::new(
+                Opts::new(
+                    "token_sidecar_upstream_errors_total",
+                    "Upstream calls that failed, by reason.",
+                ),
+                &["route", "reason"],
+            )
+            .expect("static metric definition"),
+            in_flight: IntGaugeVec::new(
+                Opts::new("token_sidecar_in_flight_requests", "Requests being served now."),
+                &["route"],
+            )
+            .expect("static metric definition"),
+            unauthorized_retries: IntCounterVec::new(
+                Opts::new(
+                    "token_sidecar_unauthorized_retries_total",
+                    "Upstream 401 answers that led to a token refresh and a replay.",
+                ),
+                &["route"],
+            )
+            .expect("static metric definition"),
+            token_requests: IntCounterVec::new(
+                Opts::new(
+                    "token_sidecar_token_requests_total",
+                    "Calls to platform token and refresh endpoints.",
+                ),
+                &["provider", "grant", "result"],
+            )
+            .expect("static metric definition"),
+            token_expiry: GaugeVec::new(
+                Opts::new(
+                    "token_sidecar_token_expiry_timestamp_seconds",
+                    "When each held token expires, as a Unix timestamp.",
+                ),
+                &["provider", "subject"],
+            )
+            .expect("static metric definition"),
+            registry,
+        };
+        for c in [
+            Box::new(m.requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.request_duration.clone()),
+            Box::new(m.upstream_errors.clone()),
+            Box::new(m.in_flight.clone()),
+            Box::new(m.unauthorized_retries.clone()),
+            Box::new(m.token_requests.clone()),
+            Box::new(m.token_expiry.clone()),
+        ] {
+            m.registry.register(c).expect("each metric is registered once");
+        }
+        m
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metric families.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,216 @@
+//! One token's slot: the current token behind its own `ArcSwap` (read without a lock on
+//! every request), and a single-flight refresh that every waiting caller shares.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use arc_swap::{ArcSwapOption, Guard};
+use tokio::sync::Notify;
+
+use super::client::PlatformClient;
+use super::dialect::Grant;
+use super::error::TokenError;
+use super::schedule;
+use super::token::Token;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Valid,
+    Refreshing,
+    NeedsLogin,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Valid => "valid",
+            Status::Refreshing => "refreshing",
+            Status::NeedsLogin => "needs_login",
+            Status::Error => "error",
+        }
+    }
+
+    fn from_u8(v: u8) -> Status {
+        match v {
+            0 => Status::Valid,
+            1 => Status::Refreshing,
+            2 => Status::NeedsLogin,
+            _ => Status::Error,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    App,
+    User,
+}
+
+pub struct TokenCell {
+    pub provider: String,
+    pub subject: String,
+    pub kind: TokenKind,
+    current: ArcSwapOption<Token>,
+    status: AtomicU8,
+    /// Completed refresh attempts; a waiter that sees it move shares that attempt's outcome.
+    attempts: AtomicU64,
+    failures: AtomicU32,
+    generation: AtomicU64,
+    /// The outcome of the last failed attempt and when the next may start. Touched only on
+    /// the slow path, never while a token is fresh.
+    failure: Mutex<Option<(TokenError, Instant)>>,
+    refresh_lock: tokio::sync::Mutex<()>,
+    /// Wakes the refresher when a token is replaced outside its loop (a 401, a login).
+    pub changed: Notify,
+}
+
+impl TokenCell {
+    pub fn new(provider: &str, subject: &str, kind: TokenKind) -> Self {
+        TokenCell {
+            provider: provider.to_string(),
+            subject: subject.to_string(),
+            kind,
+            current: ArcSwapOption::empty(),
+            status: AtomicU8::new(Status::Error as u8),
+            attempts: AtomicU64::new(0),
+            failures: AtomicU32::new(0),
+            generation: AtomicU64::new(0),
+            failure: Mutex::new(None),
+            refresh_lock: tokio::sync::Mutex::new(()),
+            changed: Notify::new(),
+        }
+    }
+
+    /// The current token, fresh or not; no lock.
+    pub fn current(&self) -> Guard<Option<Arc<Token>>> {
+        self.current.load()
+    }
+
+    /// The current token if it may be injected now.
+    pub fn fresh(&self) -> Option<Arc<Token>> {
+        let now = Instant::now();
+        self.current.load().as_ref().filter(|t| t.is_fresh(now)).cloned()
+    }
+
+    pub fn status(&self) -> Status {
+        Status::from_u8(self.status.load(Ordering::Acquire))
+    }
+
+    fn set_status(&self, s: Status) {
+        self.status.store(s as u8, Ordering::Release);
+    }
+
+    /// When the refresher should next try after a failure, if the last attempt failed.
+    pub fn retry_at(&self) -> Option<Instant> {
+        self.failure.lock().ok()?.as_ref().map(|(_, at)| *at)
+    }
+
+    pub fn last_error(&self) -> Option<TokenError> {
+        self.failure.lock().ok()?.as_ref().map(|(e, _)| e.clone())
+    }
+
+    /// A token to inject: the fresh one, or the outcome of a refresh (shared with everyone
+    /// else waiting). Never an expired token.
+    pub async fn get(&self, client: &PlatformClient) -> Result<Arc<Token>, TokenError> {
+        if let Some(t) = self.fresh() {
+            return Ok(t);
+        }
+        self.refresh(client, None, true).await
+    }
+
+    /// Replaces the token unless a token other than generation `stale` is already fresh
+    /// (`stale = None`: unless any token is fresh). One call at a time per cell; callers
+    /// that waited for another's attempt take its outcome instead of calling again. With
+    /// `respect_backoff`, a call inside a failure's backoff returns that failure at once.
+    pub async fn refresh(
+        &self,
+        client: &PlatformClient,
+        stale: Option<u64>,
+        respect_backoff: bool,
+    ) -> Result<Arc<Token>, TokenError> {
+        let newer = |t: &Arc<Token>| stale != Some(t.generation);
+        let seen_attempts = self.attempts.load(Ordering::Acquire);
+        let _flight = self.refresh_lock.lock().await;
+        if let Some(t) = self.fresh().filter(newer) {
+            return Ok(t);
+        }
+        if self.attempts.load(Ordering::Acquire) != seen_attempts {
+            if let Some(e) = self.last_error() {
+                return Err(e);
+            }
+        }
+        if self.status() == Status::NeedsLogin {
+            return Err(TokenError::NeedsLogin);
+        }
+        if respect_backoff {
+            if let Some((e, at)) = self.failure.lock().ok().and_then(|f| f.clone()) {
+                if Instant::now() < at {
+                    return Err(TokenError::Backoff(Box::new(e)));
+                }
+            }
+        }
+        self.set_status(Status::Refreshing);
+        let result = self.obtain(client).await;
+        self.attempts.fetch_add(1, Ordering::AcqRel);
+        match result {
+            Ok(token) => {
+                self.failures.store(0, Ordering::Release);
+                if let Ok(mut f) = self.failure.lock() {
+                    *f = None;
+                }
+                self.set_status(Status::Valid);
+                self.changed.notify_waiters();
+                Ok(token)
+            }
+            Err(e) => {
+                let needs_login = self.kind == TokenKind::User && e.is_rejection();
+                let failures = self.failures.fetch_add(1, Ordering::AcqRel).saturating_add(1);
+                let retry = Instant::now() + schedule::backoff(failures, rand::random());
+                if let Ok(mut f) = self.failure.lock() {
+                    *f = Some((e.clone(), retry));
+                }
+                self.set_status(if needs_login {
+                    Status::NeedsLogin
+                } else {
+                    Status::Error
+                });
+                Err(if needs_login { TokenError::NeedsLogin } else { e })
+            }
+        }
+    }
+
+    async fn obtain(&self, client: &PlatformClient) -> Result<Arc<Token>, TokenError> {
+        let sent = Instant::now();
+        let sent_wall = SystemTime::now();
+        let answer = match self.kind {
+            // App tokens are renewed by client credentials even where a refresh token came.
+            TokenKind::App => client.grant(Grant::ClientCredentials).await?,
+            TokenKind::User => {
+                let held = self.current.load_full();
+                let rt = held
+                    .as_ref()
+                    .and_then(|t| t.refresh.clone())
+                    .ok_or(TokenError::NeedsLogin)?;
+                let mut answer = client.grant(Grant::Refresh(&rt)).await?;
+                // A platform that does not rotate keeps the refresh token it was given.
+                answer.refresh = answer.refresh.or(Some(rt));
+                if answer.user_id.is_none() {
+                    answer.user_id = held.as_ref().and_then(|t| t.user_id.clone());
+                }
+                answer
+            }
+        };
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        let token = Arc::new(Token::from_answer(answer, sent, sent_wall, generation));
+        self.install(Arc::clone(&token));
+        client.observe_expiry(&self.subject, &token);
+        Ok(token)
+    }
+
+    /// Makes `token` current. Callers that persist tokens do so before calling this.
+    pub fn install(&self, token: Arc<Token>) {
+        self.current.store(Some(token));
+    }
+}

@@ -1,0 +1,169 @@
+//! Sends token calls to one provider's endpoints and reads the answers, bounded in size and
+//! time; every call is counted in `token_sidecar_token_requests_total`.
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+
+use super::answer::{self, Answer};
+use super::dialect::{token_request, Encoding, Grant, TokenRequest};
+use super::error::TokenError;
+use super::token::Token;
+use crate::config::ProviderConfig;
+use crate::metrics::Metrics;
+
+/// Token answers are small; anything larger is refused rather than buffered.
+const MAX_ANSWER: usize = 64 * 1024;
+
+pub struct PlatformClient {
+    pub config: Arc<ProviderConfig>,
+    pub http: reqwest::Client,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client for provider {provider}: {reason}")]
+pub struct ClientBuildError {
+    pub provider: String,
+    pub reason: String,
+}
+
+impl PlatformClient {
+    pub fn new(
+        config: Arc<ProviderConfig>,
+        connect_timeout: Duration,
+        call_timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, ClientBuildError> {
+        let err = |reason: String| ClientBuildError {
+            provider: config.name.clone(),
+            reason,
+        };
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .timeout(call_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("token-sidecar/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &config.ca_file {
+            let pem = std::fs::read(path).map_err(|e| err(format!("ca_file {}: {e}", path.display())))?;
+            for cert in
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| err(format!("ca_file: {e}")))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| err(e.to_string()))?;
+        Ok(PlatformClient {
+            config,
+            http,
+            metrics,
+        })
+    }
+
+    /// Calls the token (or refresh) endpoint with `grant` and reads the answer.
+    pub async fn grant(&self, grant: Grant<'_>) -> Result<Answer, TokenError> {
+        let result = self.send(token_request(&self.config, grant)).await;
+        let outcome = if result.is_ok() { "success" } else { "failure" };
+        self.metrics
+            .token_requests
+            .with_label_values(&[&self.config.name, grant.label(), outcome])
+            .inc();
+        match &result {
+            Ok(_) => {
+                tracing::debug!(provider = %self.config.name, grant = grant.label(), "token call succeeded")
+            }
+            Err(e) => {
+                tracing::warn!(provider = %self.config.name, grant = grant.label(), error = %e, "token call failed")
+            }
+        }
+        result
+    }
+
+    /// Publishes `token`'s expiry in `token_sidecar_token_expiry_timestamp_seconds`.
+    pub fn observe_expiry(&self, subject: &str, token: &Token) {
+        let at = token
+            .expires_at
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        self.metrics
+            .token_expiry
+            .with_label_values(&[&self.config.name, subject])
+            .set(at);
+    }
+
+    async fn send(&self, req: TokenRequest) -> Result<Answer, TokenError> {
+        let mut url = req.url;
+        let mut builder = match req.encoding {
+            Encoding::Query => {
+                url.query_pairs_mut()
+                    .extend_pairs(req.fields.iter().map(|(k, v)| (*k, v.as_str())));
+                self.http.post(url)
+            }
+            Encoding::Form => {
+                let body = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(req.fields.iter().map(|(k, v)| (*k, v.as_str())))
+                    .finish();
+                self.http
+                    .post(url)
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(body)
+            }
+            Encoding::Json => {
+                let map: serde_json::Map<String, serde_json::Value> = req
+                    .fields
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.into()))
+                    .collect();
+                self.http.post(url).json(&map)
+            }
+        };
+        if let Some((user, pass)) = req.basic {
+            builder = builder.basic_auth(form_encode(&user), Some(form_encode(&pass)));
+        }
+        let resp = builder
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(TokenError::from_reqwest)?;
+        let status = resp.status();
+        let body = read_capped(resp).await?;
+        classify(status.as_u16(), &body)
+    }
+}
+
+/// RFC 6749 §2.3.1: client credentials are form-encoded before Basic encoding.
+fn form_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, TokenError> {
+    if resp.content_length().is_some_and(|n| n > MAX_ANSWER as u64) {
+        return Err(TokenError::Malformed("the answer is too large"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(TokenError::from_reqwest)? {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(TokenError::Malformed("the answer is too large"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Maps an answer to its meaning: 2xx parses, 400/401 or `invalid_grant` is a refusal,
+/// anything else is a server failure worth retrying.
+pub fn classify(status: u16, body: &[u8]) -> Result<Answer, TokenError> {
+    let code = if (200..300).contains(&status) {
+        None
+    } else {
+        answer::error_code(body)
+    };
+    match status {
+        200..=299 => answer::parse(body),
+        400 | 401 => Err(TokenError::Rejected { status, error: code }),
+        _ if code.as_deref() == Some("invalid_grant") => Err(TokenError::Rejected { status, error: code }),
+        _ => Err(TokenError::Server { status }),
+    }
+}

@@ -1,0 +1,20 @@
+//! The token lifecycle: answers and their dialects per platform, the held token, its cell
+//! with single-flight refresh, the schedule, and the refresher loop.
+
+mod answer;
+mod cell;
+mod client;
+mod dialect;
+mod error;
+mod provider;
+mod refresher;
+pub mod schedule;
+mod token;
+
+pub use answer::{parse as parse_answer, Answer};
+pub use cell::{Status, TokenCell, TokenKind};
+pub use client::{classify, ClientBuildError, PlatformClient};
+pub use dialect::{token_request, Encoding, Grant, TokenRequest};
+pub use error::TokenError;
+pub use provider::{Provider, APP_SUBJECT};
+pub use token::Token;

@@ -1,0 +1,47 @@
+//! The loop that keeps one token fresh: sleep until the schedule says, refresh, and on
+//! failure back off while the current token keeps serving (linkerd's `certify` shape).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::time::sleep_until;
+
+use super::cell::{Status, TokenCell};
+use super::client::PlatformClient;
+use super::schedule;
+
+/// Runs until the task is aborted (its provider is dropped) .
+pub async fn keep_fresh(cell: Arc<TokenCell>, client: Arc<PlatformClient>) {
+    // One jitter per cell, so tokens issued together do not refresh together.
+    let jitter: f64 = rand::random();
+    loop {
+        let changed = cell.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+
+        let current = cell.current().clone();
+        let due = match (&current, cell.retry_at()) {
+            // A refused user grant waits for a new login.
+            _ if cell.status() == Status::NeedsLogin => None,
+            (_, Some(retry)) => Some(retry),
+            (None, None) => Some(Instant::now()),
+            (Some(t), None) => Some(t.issued + schedule::refresh_after(t.lifetime, jitter)),
+        };
+        match due {
+            Some(at) => {
+                tokio::select! {
+                    _ = sleep_until(at.into()) => {}
+                    _ = &mut changed => continue,
+                }
+            }
+            None => {
+                changed.await;
+                continue;
+            }
+        }
+        let stale = current.as_ref().map(|t| t.generation);
+        if let Err(e) = cell.refresh(&client, stale, false).await {
+            tracing::warn!(provider = %cell.provider, subject = %cell.subject, error = %e, "refresh failed; will retry after backoff");
+        }
+    }
+}

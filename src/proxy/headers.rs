@@ -1,0 +1,111 @@
+//! Header hygiene as small pure functions: what never crosses a proxy (RFC 9110 §7.6.1 and
+//! whatever `Connection` names), and the client's values for headers the proxy injects.
+
+use http::header::{self, HeaderMap, HeaderName};
+
+/// The connection-specific fields of RFC 9110 §7.6.1, plus `proxy-authorization` (meant
+/// for us, not the upstream) and the de-facto `proxy-connection` and `keep-alive`.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+/// Removes hop-by-hop fields and every field that `Connection` names. `Upgrade` is kept only
+/// when `keep_upgrade` (a WebSocket handshake being passed through).
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::try_from(name.trim()).ok())
+        .collect();
+    for name in named {
+        if !(keep_upgrade && name == header::UPGRADE) {
+            headers.remove(name);
+        }
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if !keep_upgrade {
+        headers.remove(header::UPGRADE);
+    }
+}
+
+/// Removes whatever the client sent for each header in `injected`.
+pub fn strip_injected<'a>(headers: &mut HeaderMap, injected: impl IntoIterator<Item = &'a HeaderName>) {
+    for name in injected {
+        headers.remove(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn removes_the_standard_hop_by_hop_fields() {
+        let mut h = map(&[
+            ("connection", "keep-alive"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("proxy-authorization", "Basic x"),
+            ("upgrade", "h2c"),
+            ("accept", "application/json"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn removes_what_connection_names() {
+        let mut h = map(&[
+            ("connection", "x-secret, X-Other"),
+            ("x-secret", "1"),
+            ("x-other", "2"),
+            ("x-kept", "3"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert!(!h.contains_key("x-secret") && !h.contains_key("x-other"));
+        assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn keeps_upgrade_for_a_websocket_handshake() {
+        let mut h = map(&[("connection", "upgrade"), ("upgrade", "websocket")]);
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h.get("upgrade").unwrap(), "websocket");
+    }
+
+    #[test]
+    fn strips_client_values_of_injected_headers() {
+        let mut h = map(&[
+            ("authorization", "Bearer mine"),
+            ("client-id", "x"),
+            ("accept", "*/*"),
+        ]);
+        strip_injected(
+            &mut h,
+            &[header::AUTHORIZATION, HeaderName::from_static("client-id")],
+        );
+        assert_eq!(h.len(), 1);
+    }
+}

@@ -1,0 +1,9 @@
+//! The proxy listener's request path: route → inject → forward, with streaming bodies.
+
+pub mod body;
+pub mod forward;
+pub mod headers;
+pub mod route;
+pub mod upstream;
+
+pub use forward::{handle, TOKEN_USER};

@@ -1,0 +1,161 @@
+//! Routing: the longest prefix that matches at a segment boundary, and the rewrite of the
+//! path onto the upstream's. Everything per route is computed once when the snapshot is
+//! built: the upstream's parts, `Host`, the static injected headers, metric handles.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderName, HeaderValue};
+use percent_encoding::percent_decode_str;
+use prometheus::{Histogram, IntCounter, IntGauge};
+
+use super::upstream::UpstreamClient;
+use crate::config::TokenSpec;
+use crate::oauth::Provider;
+
+pub struct Route {
+    pub prefix: String,
+    pub provider: Arc<Provider>,
+    pub token: TokenSpec,
+    pub scheme: Scheme,
+    pub authority: Authority,
+    pub host: HeaderValue,
+    /// The upstream URL's path without a trailing slash ("" for the root).
+    pub base_path: String,
+    /// Set on every forwarded request besides `authorization`.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Every header the proxy sets; the client's values for them are dropped.
+    pub injected: Vec<HeaderName>,
+    pub timeout: Duration,
+    pub client: UpstreamClient,
+    pub metrics: RouteMetrics,
+}
+
+/// The route's metric handles, resolved once instead of looked up per request.
+pub struct RouteMetrics {
+    pub duration: Histogram,
+    pub in_flight: IntGauge,
+    pub unauthorized_retries: IntCounter,
+}
+
+pub struct Router {
+    /// Longest prefix first.
+    routes: Vec<Arc<Route>>,
+}
+
+impl Router {
+    pub fn new(mut routes: Vec<Arc<Route>>) -> Self {
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        Router { routes }
+    }
+
+    /// The route for `path` and the rest of the path after its prefix.
+    pub fn find<'p>(&self, path: &'p str) -> Option<(&Arc<Route>, &'p str)> {
+        self.routes
+            .iter()
+            .find_map(|r| match_prefix(&r.prefix, path).map(|rest| (r, rest)))
+    }
+
+    pub fn routes(&self) -> &[Arc<Route>] {
+        &self.routes
+    }
+}
+
+/// The rest of `path` when `prefix` matches it at a segment boundary: `/twitch` matches
+/// `/twitch` and `/twitch/users`, not `/twitchy`.
+pub fn match_prefix<'p>(prefix: &str, path: &'p str) -> Option<&'p str> {
+    if prefix == "/" {
+        return Some(path);
+    }
+    let rest = path.strip_prefix(prefix)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
+/// Whether `path` has a `..` segment, in plain or percent-encoded form (also encoded more
+/// than once, and with `\` as a separator, which some servers accept).
+pub fn escapes(path: &str) -> bool {
+    let mut text = std::borrow::Cow::Borrowed(path);
+    for _ in 0..4 {
+        if text.split(['/', '\\']).any(|seg| seg == "..") {
+            return true;
+        }
+        let decoded = percent_decode_str(&text).decode_utf8_lossy().into_owned();
+        if decoded == text {
+            return false;
+        }
+        text = std::borrow::Cow::Owned(decoded);
+    }
+    // Encoded four layers deep: nobody legitimate does that.
+    true
+}
+
+/// The upstream request target: the base path, then the rest, then the query.
+pub fn rewrite(base_path: &str, rest: &str, query: Option<&str>) -> Result<PathAndQuery, http::Error> {
+    let mut target =
+        String::with_capacity(base_path.len() + rest.len() + query.map_or(0, |q| q.len() + 1) + 1);
+    target.push_str(base_path);
+    target.push_str(rest);
+    if target.is_empty() {
+        target.push('/');
+    }
+    if let Some(q) = query {
+        target.push('?');
+        target.push_str(q);
+    }
+    Ok(PathAndQuery::try_from(target)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_match_on_segment_boundaries() {
+        assert_eq!(match_prefix("/twitch", "/twitch"), Some(""));
+        assert_eq!(match_prefix("/twitch", "/twitch/users"), Some("/users"));
+        assert_eq!(match_prefix("/twitch", "/twitch/"), Some("/"));
+        assert_eq!(match_prefix("/twitch", "/twitchy"), None);
+        assert_eq!(match_prefix("/twitch", "/twitc"), None);
+        assert_eq!(match_prefix("/", "/anything"), Some("/anything"));
+        assert_eq!(match_prefix("/a/b", "/a/b/c"), Some("/c"));
+        assert_eq!(match_prefix("/a/b", "/a/bc"), None);
+    }
+
+    #[test]
+    fn rewrites_onto_the_upstream_path() {
+        assert_eq!(
+            rewrite("/helix", "/users", Some("id=1")).unwrap(),
+            "/helix/users?id=1"
+        );
+        assert_eq!(rewrite("/helix", "", None).unwrap(), "/helix");
+        assert_eq!(rewrite("", "", None).unwrap(), "/");
+        assert_eq!(rewrite("", "/v1/x", Some("")).unwrap(), "/v1/x?");
+    }
+
+    #[test]
+    fn finds_dot_dot_escapes_however_encoded() {
+        for p in [
+            "/twitch/../admin",
+            "/twitch/%2e%2e/admin",
+            "/twitch/%2E./x",
+            "/twitch/.%2e",
+            "/twitch/%252e%252e/x",
+            "/twitch/..%5cx",
+            "/twitch/..",
+            "/twitch\\..\\x",
+            "/twitch/%2e%2e%2fx",
+        ] {
+            assert!(escapes(p), "{p}");
+        }
+        for p in [
+            "/twitch/users",
+            "/twitch/a..b",
+            "/twitch/...",
+            "/twitch/%41",
+            "/twitch/.",
+        ] {
+            assert!(!escapes(p), "{p}");
+        }
+    }
+}

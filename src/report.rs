@@ -1,0 +1,63 @@
+//! What `token-sidecar check` prints: the resolved configuration, secrets masked.
+
+use std::fmt::Write;
+
+use crate::config::{Config, TokenSpec};
+
+pub fn resolved(config: &Config) -> String {
+    let mut out = String::new();
+    let s = &config.server;
+    let _ = writeln!(out, "server");
+    let _ = writeln!(out, "  listen          {}", s.listen);
+    let _ = writeln!(out, "  admin_listen    {}", s.admin_listen);
+    let _ = writeln!(out, "  public_url      {}", s.public_url);
+    if let Some(h) = s.health_listen {
+        let _ = writeln!(out, "  health_listen   {h}");
+    }
+    let _ = writeln!(
+        out,
+        "  admin_token     {}",
+        if s.admin_token.is_some() {
+            "[set]"
+        } else {
+            "[not set]"
+        }
+    );
+    let _ = writeln!(out, "  store           {}", config.store.path.display());
+    let _ = writeln!(out, "\nproviders");
+    for p in config.providers.values() {
+        let _ = writeln!(out, "  {} ({})", p.name, p.kind);
+        let _ = writeln!(out, "    client_id     {}", p.client_id);
+        let secret_from = match &p.client_secret_file {
+            Some(f) => format!("[redacted, from {}]", f.display()),
+            None => "[redacted]".to_string(),
+        };
+        let _ = writeln!(out, "    client_secret {secret_from}");
+        let e = &p.endpoints;
+        let _ = writeln!(out, "    token_url     {}", e.token);
+        let _ = writeln!(out, "    refresh_url   {}", e.refresh);
+        for (k, v) in [
+            ("authorize_url", &e.authorize),
+            ("validate_url", &e.validate),
+            ("revoke_url", &e.revoke),
+        ] {
+            if let Some(u) = v {
+                let _ = writeln!(out, "    {k:<13} {u}");
+            }
+        }
+        let _ = writeln!(out, "    redirect_uri  {}", p.redirect_uri);
+        if !p.scopes.is_empty() {
+            let _ = writeln!(out, "    scopes        {}", p.scopes.join(" "));
+        }
+    }
+    let _ = writeln!(out, "\nroutes");
+    for r in &config.routes {
+        let token = match &r.token {
+            TokenSpec::App => "app token".to_string(),
+            TokenSpec::User(Some(u)) => format!("user token of {u}"),
+            TokenSpec::User(None) => "user token named by x-token-user".to_string(),
+        };
+        let _ = writeln!(out, "  {} -> {} ({}, {token})", r.prefix, r.upstream, r.provider);
+    }
+    out
+}

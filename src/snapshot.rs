@@ -1,0 +1,136 @@
+//! Everything a request needs that a reload may replace — routes and providers — built once
+//! from a `Config` and published behind one `ArcSwap`, loaded once per request.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use http::uri::{Authority, Scheme};
+use http::{header, HeaderName, HeaderValue};
+
+use crate::config::{Config, Kind, TokenSpec};
+use crate::metrics::Metrics;
+use crate::oauth::{ClientBuildError, Provider};
+use crate::proxy::route::{Route, RouteMetrics, Router};
+use crate::proxy::upstream::{self, TlsSetupError, UpstreamClient};
+
+pub struct Snapshot {
+    pub config: Arc<Config>,
+    pub router: Router,
+    pub providers: BTreeMap<String, Arc<Provider>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Client(#[from] ClientBuildError),
+    #[error("route {prefix}: {source}")]
+    Tls {
+        prefix: String,
+        #[source]
+        source: TlsSetupError,
+    },
+    #[error("route {prefix}: the upstream URL cannot be used: {reason}")]
+    Upstream { prefix: String, reason: String },
+}
+
+impl Snapshot {
+    pub fn build(config: Arc<Config>, metrics: &Arc<Metrics>) -> Result<Snapshot, BuildError> {
+        let mut providers = BTreeMap::new();
+        for (name, pc) in &config.providers {
+            let app = config
+                .routes
+                .iter()
+                .any(|r| &r.provider == name && r.token == TokenSpec::App);
+            let provider = Provider::new(Arc::clone(pc), &config.server, Arc::clone(metrics), app)?;
+            providers.insert(name.clone(), Arc::new(provider));
+        }
+        let mut clients: HashMap<Option<PathBuf>, UpstreamClient> = HashMap::new();
+        let mut routes = Vec::new();
+        for rc in &config.routes {
+            // Validation guarantees every route's provider exists.
+            let Some(provider) = providers.get(&rc.provider) else {
+                continue;
+            };
+            let client = match clients.get(&rc.ca_file) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = upstream::build(config.server.connect_timeout, rc.ca_file.as_deref()).map_err(
+                        |source| BuildError::Tls {
+                            prefix: rc.prefix.clone(),
+                            source,
+                        },
+                    )?;
+                    clients.insert(rc.ca_file.clone(), c.clone());
+                    c
+                }
+            };
+            let bad = |reason: &str| BuildError::Upstream {
+                prefix: rc.prefix.clone(),
+                reason: reason.into(),
+            };
+            let scheme = Scheme::try_from(rc.upstream.scheme()).map_err(|_| bad("scheme"))?;
+            let host = rc.upstream.host_str().ok_or_else(|| bad("no host"))?;
+            let authority_text = match rc.upstream.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_string(),
+            };
+            let authority = Authority::try_from(authority_text.as_str()).map_err(|_| bad("host"))?;
+            let host = HeaderValue::try_from(authority_text.as_str()).map_err(|_| bad("host"))?;
+            let pc = &provider.client.config;
+            let mut headers = Vec::new();
+            if matches!(pc.kind, Kind::Twitch | Kind::Blaze) {
+                let id = HeaderValue::try_from(pc.client_id.as_str())
+                    .map_err(|_| bad("client_id is not a header value"))?;
+                headers.push((HeaderName::from_static("client-id"), id));
+            }
+            if pc.kind == Kind::Blaze && matches!(rc.token, TokenSpec::User(_)) {
+                let mut secret = HeaderValue::try_from(pc.client_secret.secret())
+                    .map_err(|_| bad("client_secret is not a header value"))?;
+                secret.set_sensitive(true);
+                headers.push((HeaderName::from_static("secret"), secret));
+            }
+            headers.extend(rc.headers.iter().cloned());
+            let mut injected: Vec<HeaderName> = vec![header::AUTHORIZATION];
+            injected.extend(headers.iter().map(|(n, _)| n.clone()));
+            let label = [rc.prefix.as_str()];
+            routes.push(Arc::new(Route {
+                prefix: rc.prefix.clone(),
+                provider: Arc::clone(provider),
+                token: rc.token.clone(),
+                scheme,
+                authority,
+                host,
+                base_path: rc.upstream.path().trim_end_matches('/').to_string(),
+                headers,
+                injected,
+                timeout: rc.request_timeout,
+                client,
+                metrics: RouteMetrics {
+                    duration: metrics.request_duration.with_label_values(&label),
+                    in_flight: metrics.in_flight.with_label_values(&label),
+                    unauthorized_retries: metrics.unauthorized_retries.with_label_values(&label),
+                },
+            }));
+        }
+        Ok(Snapshot {
+            config,
+            router: Router::new(routes),
+            providers,
+        })
+    }
+
+    /// Starts the refreshers of every provider.
+    pub fn start(&self) {
+        for p in self.providers.values() {
+            p.start();
+        }
+    }
+
+    /// Where a person logs `user` in at `provider`.
+    pub fn login_url(&self, provider: &str, user: &str) -> String {
+        let base = self.config.server.public_url.as_str().trim_end_matches('/');
+        let user: String = url::form_urlencoded::byte_serialize(user.as_bytes()).collect();
+        format!("{base}/oauth/{provider}/login?user={user}")
+    }
+}
