@@ -3,7 +3,9 @@
 
 mod load;
 mod preset;
+mod problems;
 mod raw;
+mod routes;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -19,7 +21,8 @@ use crate::secret::{AdminToken, ClientSecret};
 
 pub use load::{config_path, load, load_from};
 pub use preset::{Kind, Preset};
-pub use validate::{validate, ConfigError, Problem};
+pub use problems::{ConfigError, Problem};
+pub use validate::{env_var, validate};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";

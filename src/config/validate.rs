@@ -1,100 +1,15 @@
-//! Raw → validated. Every problem names the key it is about and says how to fix it; all of
-//! them are reported at once so a user fixes a file in one pass.
+//! Raw → validated: defaults filled in, presets applied, paths resolved, cross-field checks.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use http::{HeaderName, HeaderValue};
 use url::Url;
 
-use super::raw::{RawConfig, RawProvider, RawRoute};
+use super::problems::{ConfigError, Problems};
+use super::raw::{RawConfig, RawProvider};
+use super::routes::route;
 use super::*;
-
-/// One thing wrong with the configuration, and the key it is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub key: String,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.message)
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read the configuration: {0}")]
-    Load(#[source] Box<figment::Error>),
-    #[error("the configuration file {0} does not exist (pass --config FILE or set TOKEN_SIDECAR_CONFIG)")]
-    Missing(PathBuf),
-    #[error("invalid configuration:\n{}", list(.0))]
-    Invalid(Vec<Problem>),
-}
-
-fn list(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("  - {p}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-#[derive(Default)]
-struct Problems(Vec<Problem>);
-
-impl Problems {
-    fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Problem {
-            key: key.into(),
-            message: message.into(),
-        });
-    }
-
-    fn addr(&mut self, key: &str, value: Option<&str>, default: &str) -> SocketAddr {
-        let text = value.unwrap_or(default);
-        text.parse().unwrap_or_else(|_| {
-            self.add(
-                key,
-                format!("{text:?} is not an address; write IP:PORT, such as \"{default}\""),
-            );
-            fallback_addr()
-        })
-    }
-
-    fn duration(&mut self, key: &str, value: Option<&str>, default: Duration) -> Duration {
-        let Some(text) = value else { return default };
-        humantime::parse_duration(text.trim()).unwrap_or_else(|_| {
-            self.add(
-                key,
-                format!("{text:?} is not a duration; write one such as \"30s\" or \"5m\""),
-            );
-            default
-        })
-    }
-
-    fn url(&mut self, key: &str, text: &str) -> Option<Url> {
-        match Url::parse(text) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
-            _ => {
-                self.add(
-                    key,
-                    format!("{text:?} is not an http(s) URL; write one such as \"https://host/path\""),
-                );
-                None
-            }
-        }
-    }
-}
-
-fn fallback_addr() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
 
 /// Checks `raw`; relative paths are resolved against `base` (the config file's directory).
 pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
@@ -200,7 +115,7 @@ fn server(raw: &RawConfig, p: &mut Problems) -> Server {
     }
 }
 
-fn resolve(base: &Path, path: &str) -> PathBuf {
+pub(super) fn resolve(base: &Path, path: &str) -> PathBuf {
     let path = Path::new(path);
     if path.is_absolute() {
         path.to_path_buf()
@@ -348,138 +263,5 @@ fn provider(
             "{}/oauth/{name}/callback",
             public_url.as_str().trim_end_matches('/')
         ),
-    })
-}
-
-fn route(
-    i: usize,
-    rr: &RawRoute,
-    raw_providers: &BTreeMap<String, RawProvider>,
-    providers: &BTreeMap<String, Arc<ProviderConfig>>,
-    server: &Server,
-    base: &Path,
-    p: &mut Problems,
-) -> Option<RouteConfig> {
-    let key = |k: &str| format!("routes[{i}].{k}");
-    let prefix = match rr.prefix.as_deref() {
-        None => {
-            p.add(
-                key("prefix"),
-                "is missing: give the path prefix this route serves, such as \"/twitch\"",
-            );
-            None
-        }
-        Some(s)
-            if !s.starts_with('/') || s.contains(['?', '#', '%']) || s.split('/').any(|seg| seg == "..") =>
-        {
-            p.add(
-                key("prefix"),
-                format!("{s:?} is not a path prefix; write one such as \"/twitch\""),
-            );
-            None
-        }
-        Some(s) => Some(match s.trim_end_matches('/') {
-            "" => "/".to_string(),
-            t => t.to_string(),
-        }),
-    };
-    let Some(provider_name) = rr.provider.as_deref() else {
-        p.add(key("provider"), "is missing: name one of the [providers] tables");
-        return None;
-    };
-    if !raw_providers.contains_key(provider_name) {
-        let known: Vec<&str> = raw_providers.keys().map(String::as_str).collect();
-        p.add(
-            key("provider"),
-            format!(
-                "names the unknown provider {provider_name:?}; configured providers: [{}]",
-                known.join(", ")
-            ),
-        );
-        return None;
-    }
-    let kind = raw_providers[provider_name]
-        .kind
-        .as_deref()
-        .unwrap_or(provider_name)
-        .parse::<Kind>()
-        .ok();
-    let token = match (rr.token.as_deref().unwrap_or("app"), &rr.user) {
-        ("app", None) => {
-            if kind == Some(Kind::Firework) {
-                p.add(
-                    key("token"),
-                    "is \"app\", but firework has no app tokens (no client credentials grant); use token = \"user\"",
-                );
-            }
-            TokenSpec::App
-        }
-        ("app", Some(_)) => {
-            p.add(
-                key("user"),
-                "only a route with token = \"user\" names a user; remove it or set token = \"user\"",
-            );
-            TokenSpec::App
-        }
-        ("user", user) => TokenSpec::User(user.clone().filter(|u| !u.is_empty())),
-        (other, _) => {
-            p.add(
-                key("token"),
-                format!("{other:?} is not a token kind; write \"app\" or \"user\""),
-            );
-            TokenSpec::App
-        }
-    };
-    let upstream_text = rr
-        .upstream
-        .clone()
-        .or_else(|| kind.and_then(|k| k.preset().api_base).map(str::to_string));
-    let upstream = match upstream_text {
-        Some(text) => p.url(&key("upstream"), &text).filter(|u| {
-            let clean = u.query().is_none() && u.fragment().is_none();
-            if !clean {
-                p.add(
-                    key("upstream"),
-                    "must not carry a query or fragment; the request's query is passed on",
-                );
-            }
-            clean
-        }),
-        None => {
-            p.add(
-                key("upstream"),
-                "is missing: an oauth2 provider has no API base, so give the upstream URL",
-            );
-            None
-        }
-    };
-    let mut headers = Vec::new();
-    for (name, value) in rr.headers.iter().flatten() {
-        match (
-            HeaderName::try_from(name.as_str()),
-            HeaderValue::try_from(value.as_str()),
-        ) {
-            (Ok(n), Ok(v)) => headers.push((n, v)),
-            _ => p.add(
-                format!("{}.{name}", key("headers")),
-                "is not a valid HTTP header name and value",
-            ),
-        }
-    }
-    let request_timeout = p.duration(
-        &key("request_timeout"),
-        rr.request_timeout.as_deref(),
-        server.request_timeout,
-    );
-    // A provider with its own problems is already reported; the route needs nothing more.
-    providers.get(provider_name)?;
-    Some(RouteConfig {
-        prefix: prefix?,
-        upstream: upstream?,
-        provider: provider_name.to_string(),
-        token,
-        headers,
-        request_timeout,
-        ca_file: rr.ca_file.as_deref().map(|f| resolve(base, f)),
     })
 }
