@@ -1,0 +1,217 @@
+//! `token-sidecar check` as a user runs it: valid files print the resolved routes with
+//! secrets masked and exit 0; each kind of mistake exits 1 with a message naming the key.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+fn check_with(text: &str, env: &[(&str, &str)]) -> (Output, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(&dir, "proxy.toml", text);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_token-sidecar"));
+    cmd.arg("check").arg("--config").arg(&path);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TOKEN_SIDECAR_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run token-sidecar");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out, all)
+}
+
+fn check(text: &str) -> (Output, String) {
+    check_with(text, &[])
+}
+
+fn assert_invalid(text: &str, needles: &[&str]) {
+    let (out, all) = check(text);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    for n in needles {
+        assert!(all.contains(n), "expected {n:?} in:\n{all}");
+    }
+}
+
+const TWITCH: &str = r#"
+[providers.twitch]
+client_id = "cid"
+client_secret = "very-secret-value"
+"#;
+
+#[test]
+fn a_valid_file_prints_routes_and_masks_secrets() {
+    let (out, all) = check(&format!(
+        "{TWITCH}\n[[routes]]\nprefix = \"/twitch\"\nprovider = \"twitch\"\n"
+    ));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("/twitch -> https://api.twitch.tv/helix"), "{all}");
+    assert!(all.contains("client_secret [redacted]"), "{all}");
+    assert!(!all.contains("very-secret-value"), "{all}");
+}
+
+#[test]
+fn credentials_may_come_from_the_environment_even_when_numeric() {
+    let text = "[providers.twitch]\n[[routes]]\nprefix = \"/t\"\nprovider = \"twitch\"\n";
+    let (out, all) = check_with(
+        text,
+        &[
+            ("TOKEN_SIDECAR_PROVIDERS__TWITCH__CLIENT_ID", "12345"),
+            ("TOKEN_SIDECAR_PROVIDERS__TWITCH__CLIENT_SECRET", "s3cr3t-env"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("client_id     12345"), "{all}");
+    assert!(!all.contains("s3cr3t-env"), "{all}");
+}
+
+#[test]
+fn client_secret_file_is_read_relative_to_the_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(&dir, "secret.txt", "  from-file-secret \n");
+    let path = write(
+        &dir,
+        "proxy.toml",
+        "[providers.twitch]\nclient_id = \"c\"\nclient_secret_file = \"secret.txt\"\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_token-sidecar"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    let all = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(!all.contains("from-file-secret"));
+}
+
+#[test]
+fn a_missing_client_id_or_secret_names_the_key_and_the_variable() {
+    assert_invalid(
+        "[providers.twitch]\n",
+        &[
+            "providers.twitch.client_id",
+            "TOKEN_SIDECAR_PROVIDERS__TWITCH__CLIENT_ID",
+            "providers.twitch.client_secret",
+            "TOKEN_SIDECAR_PROVIDERS__TWITCH__CLIENT_SECRET",
+        ],
+    );
+}
+
+#[test]
+fn an_unreadable_client_secret_file_is_named() {
+    assert_invalid(
+        "[providers.twitch]\nclient_id = \"c\"\nclient_secret_file = \"nope.txt\"\n",
+        &["providers.twitch.client_secret_file", "nope.txt"],
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    assert_invalid(&format!("{TWITCH}\nclient_secert = \"x\"\n"), &["client_secert"]);
+    assert_invalid("[server]\nlisten_addr = \"x\"\n", &["listen_addr"]);
+}
+
+#[test]
+fn a_route_naming_an_unknown_provider() {
+    assert_invalid(
+        &format!("{TWITCH}\n[[routes]]\nprefix = \"/b\"\nprovider = \"blaze\"\n"),
+        &["routes[0].provider", "\"blaze\"", "twitch"],
+    );
+}
+
+#[test]
+fn an_app_route_for_firework() {
+    assert_invalid(
+        "[providers.firework]\nclient_id = \"c\"\nclient_secret = \"s\"\n\
+         [[routes]]\nprefix = \"/fw\"\nprovider = \"firework\"\ntoken = \"app\"\n",
+        &["routes[0].token", "firework", "token = \"user\""],
+    );
+}
+
+#[test]
+fn an_oauth2_provider_without_token_url() {
+    assert_invalid(
+        "[providers.mine]\nkind = \"oauth2\"\nclient_id = \"c\"\nclient_secret = \"s\"\n",
+        &["providers.mine.token_url"],
+    );
+}
+
+#[test]
+fn an_unknown_kind() {
+    assert_invalid(
+        "[providers.mine]\nclient_id = \"c\"\nclient_secret = \"s\"\n",
+        &["providers.mine.kind"],
+    );
+    assert_invalid(
+        "[providers.x]\nkind = \"kick\"\nclient_id = \"c\"\nclient_secret = \"s\"\n",
+        &["providers.x.kind", "\"kick\""],
+    );
+}
+
+#[test]
+fn bad_urls_are_named() {
+    assert_invalid(
+        &format!("{TWITCH}token_url = \"not a url\"\n"),
+        &["providers.twitch.token_url", "not a url"],
+    );
+    assert_invalid(
+        &format!("{TWITCH}\n[[routes]]\nprefix = \"/t\"\nprovider = \"twitch\"\nupstream = \"ftp://x\"\n"),
+        &["routes[0].upstream"],
+    );
+    assert_invalid("[server]\npublic_url = \"localhost\"\n", &["server.public_url"]);
+}
+
+#[test]
+fn duplicate_prefixes() {
+    assert_invalid(
+        &format!(
+            "{TWITCH}\n[[routes]]\nprefix = \"/t\"\nprovider = \"twitch\"\n\
+             [[routes]]\nprefix = \"/t/\"\nprovider = \"twitch\"\n"
+        ),
+        &["routes[1].prefix", "\"/t\""],
+    );
+}
+
+#[test]
+fn bad_durations_addresses_and_prefixes() {
+    assert_invalid(
+        "[server]\nrequest_timeout = \"soon\"\n",
+        &["server.request_timeout", "\"30s\""],
+    );
+    assert_invalid("[server]\nlisten = \"8080\"\n", &["server.listen"]);
+    assert_invalid(
+        &format!("{TWITCH}\n[[routes]]\nprefix = \"twitch\"\nprovider = \"twitch\"\n"),
+        &["routes[0].prefix"],
+    );
+    assert_invalid("[server]\nlog_format = \"xml\"\n", &["server.log_format"]);
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_token-sidecar"))
+        .args(["check", "--config", "/nonexistent/proxy.toml"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/proxy.toml"));
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_token-sidecar"))
+        .arg("--no-such-flag")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}
