@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use prometheus::IntGauge;
 use tokio::sync::oneshot;
@@ -33,12 +33,20 @@ pub struct Tee {
 pub type Kept = oneshot::Receiver<Vec<Bytes>>;
 
 impl ProxyBody {
-    /// Wraps a client's body; the receiver yields it whole for a replay, when it can.
-    pub fn tee(inner: Incoming, limit: usize) -> (ProxyBody, Kept) {
+    /// Prepares a client's body for the trip upstream; the receiver yields it whole for a
+    /// replay, when it can be kept. A body whose declared length fits in `limit` is read
+    /// first, so it can be replayed even if the upstream refuses it before reading it all;
+    /// any other body streams, and is kept on the side only while it fits.
+    pub async fn prepare(inner: Incoming, limit: usize) -> Result<(ProxyBody, Kept), hyper::Error> {
         let (tx, rx) = oneshot::channel();
         if inner.is_end_stream() {
             let _ = tx.send(Vec::new());
-            return (ProxyBody::Empty, rx);
+            return Ok((ProxyBody::Empty, rx));
+        }
+        if inner.size_hint().exact().is_some_and(|n| n <= limit as u64) {
+            let bytes = inner.collect().await?.to_bytes();
+            let _ = tx.send(vec![bytes.clone()]);
+            return Ok((ProxyBody::replay(vec![bytes]), rx));
         }
         let tee = Tee {
             inner,
@@ -47,7 +55,7 @@ impl ProxyBody {
             limit,
             done: Some(tx),
         };
-        (ProxyBody::Streaming(tee), rx)
+        Ok((ProxyBody::Streaming(tee), rx))
     }
 
     pub fn replay(chunks: Vec<Bytes>) -> ProxyBody {
@@ -60,6 +68,13 @@ impl ProxyBody {
 }
 
 impl Tee {
+    /// Hands the kept body to the replay side, if all of it was kept.
+    fn finish(&mut self) {
+        if let (Some(kept), Some(done)) = (self.kept.take(), self.done.take()) {
+            let _ = done.send(kept);
+        }
+    }
+
     fn keep(&mut self, data: &Bytes) {
         if let Some(kept) = &mut self.kept {
             self.kept_len += data.len();
@@ -91,6 +106,11 @@ impl Body for ProxyBody {
                         // Trailers are not kept; such a request is not replayed.
                         None => tee.kept = None,
                     }
+                    // A sender that knows the length stops polling after the last byte,
+                    // so the end is noticed here rather than at a final `None`.
+                    if tee.inner.is_end_stream() {
+                        tee.finish();
+                    }
                     Poll::Ready(Some(Ok(frame)))
                 }
                 Poll::Ready(Some(Err(e))) => {
@@ -98,9 +118,7 @@ impl Body for ProxyBody {
                     Poll::Ready(Some(Err(e.into())))
                 }
                 Poll::Ready(None) => {
-                    if let (Some(kept), Some(done)) = (tee.kept.take(), tee.done.take()) {
-                        let _ = done.send(kept);
-                    }
+                    tee.finish();
                     Poll::Ready(None)
                 }
             },

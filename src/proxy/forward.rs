@@ -120,7 +120,9 @@ async fn forward(
     parts.version = Version::HTTP_11;
     prepare_headers(&mut parts.headers, route);
     let retry_buffer = snapshot.config.server.retry_buffer;
-    let (body, kept) = ProxyBody::tee(body, retry_buffer);
+    let (body, kept) = ProxyBody::prepare(body, retry_buffer)
+        .await
+        .map_err(|_| ProxyError::BadRequest("the request body could not be read"))?;
     let replay = (parts.method.clone(), parts.uri.clone(), parts.headers.clone());
     parts
         .headers

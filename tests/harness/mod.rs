@@ -1,0 +1,179 @@
+//! Starts the real proxy in-process (`token_sidecar::run`) on port 0 against the fakes in
+//! `support`, the way linkerd's integration harness starts its proxy.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::support::{FakePlatform, Kind, CLIENT_ID, CLIENT_SECRET};
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Twitch => "twitch",
+        Kind::Blaze => "blaze",
+        Kind::Glimesh => "glimesh",
+        Kind::Firework => "firework",
+        Kind::StreamerSonglist => "streamersonglist",
+        Kind::OAuth2 { .. } => "oauth2",
+    }
+}
+
+/// A `[providers.NAME]` table pointing every endpoint at `fake`.
+pub fn provider(name: &str, fake: &FakePlatform) -> String {
+    let kind = fake.kind();
+    let mut t = format!(
+        "[providers.{name}]\nkind = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
+         token_url = \"{}\"\nrefresh_url = \"{}\"\nauthorize_url = \"{}\"\n",
+        kind_name(kind),
+        fake.token_url(),
+        fake.refresh_url(),
+        fake.authorize_url(),
+    );
+    if kind == Kind::Twitch {
+        t.push_str(&format!("validate_url = \"{}\"\n", fake.validate_url()));
+    }
+    if matches!(kind, Kind::Twitch | Kind::OAuth2 { .. }) {
+        t.push_str(&format!("revoke_url = \"{}\"\n", fake.revoke_url()));
+    }
+    if kind == (Kind::OAuth2 { basic: true }) {
+        t.push_str("client_auth = \"basic\"\n");
+    }
+    t
+}
+
+/// A `[[routes]]` entry.
+pub fn route(prefix: &str, provider: &str, upstream: &str, extra: &str) -> String {
+    format!(
+        "[[routes]]\nprefix = \"{prefix}\"\nprovider = \"{provider}\"\nupstream = \"{upstream}\"\n{extra}\n"
+    )
+}
+
+pub struct Proxy {
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    running: Option<token_sidecar::Running>,
+}
+
+impl Proxy {
+    /// Starts the proxy with `server` lines added to `[server]` and `body` (providers and
+    /// routes) after it.
+    pub async fn start(server: &str, body: &str) -> Proxy {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{server}\n\
+             [store]\npath = \"tokens.json\"\n\n{body}"
+        );
+        let path: PathBuf = dir.path().join("proxy.toml");
+        std::fs::write(&path, text).expect("write config");
+        let config = token_sidecar::config::load(&path).expect("valid config");
+        let (tx, rx) = oneshot::channel::<()>();
+        let running = token_sidecar::run(config, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("proxy starts");
+        Proxy {
+            addr: running.proxy_addr,
+            admin: running.admin_addr,
+            http: reqwest::Client::builder().no_proxy().build().expect("client"),
+            dir,
+            stop: Some(tx),
+            running: Some(running),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("proxy answers")
+    }
+
+    pub async fn metrics(&self) -> String {
+        let resp = self
+            .http
+            .get(self.admin_url("/metrics"))
+            .send()
+            .await
+            .expect("metrics");
+        resp.text().await.expect("metrics text")
+    }
+
+    /// The value of the metric line starting with `series` (name and labels as rendered).
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = self.metrics().await;
+        text.lines()
+            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+
+    /// Waits until `/readyz` answers 200; panics after `WAIT`.
+    pub async fn ready(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let resp = self
+                .http
+                .get(self.admin_url("/readyz"))
+                .send()
+                .await
+                .expect("readyz");
+            if resp.status() == 200 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not ready: {}",
+                resp.text().await.unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the proxy and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(r) = self.running.take() {
+            tokio::time::timeout(WAIT, r.wait())
+                .await
+                .expect("proxy stops in time");
+        }
+    }
+}
+
+/// Sends raw bytes to `addr` and returns everything read until the server closes or 2 s pass.
+pub async fn raw(addr: SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(request.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(2), s.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => {
+                buf.extend_from_slice(&chunk[..n]);
+                // One response is enough: stop once its headers and a JSON body have arrived.
+                if buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.ends_with(b"}") {
+                    break;
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}

@@ -1,0 +1,131 @@
+//! Twitch (id.twitch.tv): form-encoded token calls, GET /oauth2/validate with
+//! `Authorization: OAuth T`, POST /oauth2/revoke with `client_id` and `token`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::http::request::Parts;
+use hyper::{Method, Request};
+use serde_json::json;
+
+use super::kind::CLIENT_ID;
+use super::server::{Reply, Reset};
+use super::state::Shared;
+use super::token::check_client;
+use super::token::GrantReq;
+use super::wire::{
+    bytes_reply, form_params, json, pair, read_body, split_spaces, Fields, PLATFORM_BODY_LIMIT,
+};
+
+pub fn parse_token(parts: &Parts, body: &[u8]) -> Result<GrantReq, String> {
+    let pairs = form_params(parts, body)?;
+    let grant_type = pair(&pairs, "grant_type").ok_or("missing parameter \"grant_type\"")?;
+    let base = ["client_id", "client_secret", "grant_type"];
+    let f = match grant_type {
+        "client_credentials" => Fields::check(&pairs, &base, &["scope"])?,
+        "authorization_code" => Fields::check(&pairs, &[&base[..], &["code", "redirect_uri"]].concat(), &[])?,
+        "refresh_token" => Fields::check(&pairs, &[&base[..], &["refresh_token"]].concat(), &[])?,
+        other => return Err(format!("unsupported grant_type {other:?}")),
+    };
+    check_client(f.get("client_id"), Some(f.get("client_secret")))?;
+    if f.opt("scope").is_some_and(|s| s.contains(',')) {
+        return Err("scope must be space-separated".into());
+    }
+    Ok(match grant_type {
+        "client_credentials" => GrantReq::ClientCredentials {
+            scopes: split_spaces(f.opt("scope")),
+        },
+        "authorization_code" => GrantReq::AuthorizationCode {
+            code: f.get("code").to_string(),
+            redirect_uri: f.get("redirect_uri").to_string(),
+            verifier: None,
+        },
+        _ => GrantReq::Refresh {
+            refresh_token: f.get("refresh_token").to_string(),
+            redirect_uri: None,
+        },
+    })
+}
+
+/// GET /oauth2/validate.
+pub async fn validate(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Reset> {
+    let what = "GET /oauth2/validate";
+    shared.lock().validations += 1;
+    shared.notify();
+    if req.method() != Method::GET {
+        shared.reject(what, "method must be GET");
+        return Ok(json(
+            400,
+            &json!({"status": 400, "message": "method must be GET"}),
+        ));
+    }
+    let header = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some(token) = header.strip_prefix("OAuth ") else {
+        shared.reject(
+            what,
+            &format!("Authorization {header:?} does not use the OAuth scheme"),
+        );
+        return Ok(json(
+            401,
+            &json!({"status": 401, "message": "missing authorization token"}),
+        ));
+    };
+    let info = shared.lock().book.describe(token);
+    let Some((user, scopes, expires_in)) = info else {
+        return Ok(json(
+            401,
+            &json!({"status": 401, "message": "invalid access token"}),
+        ));
+    };
+    let answer = match user {
+        Some(login) => {
+            let user_id = shared.lock().book.user_id(&login, false);
+            json!({
+                "client_id": CLIENT_ID,
+                "login": login.to_lowercase(),
+                "scopes": scopes,
+                "user_id": user_id,
+                "expires_in": expires_in,
+            })
+        }
+        None => json!({"client_id": CLIENT_ID, "scopes": scopes, "expires_in": expires_in}),
+    };
+    Ok(json(200, &answer))
+}
+
+/// POST /oauth2/revoke, form `client_id` and `token`.
+pub async fn revoke(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Reset> {
+    let what = "POST /oauth2/revoke";
+    let (parts, body) = req.into_parts();
+    let checked = match read_body(body, PLATFORM_BODY_LIMIT).await {
+        Ok(body) if parts.method == Method::POST => form_params(&parts, &body)
+            .and_then(|p| Fields::check(&p, &["client_id", "token"], &[]))
+            .and_then(|f| check_client(f.get("client_id"), None).map(|_| f)),
+        Ok(_) => Err("method must be POST".into()),
+        Err(e) => Err(e),
+    };
+    let f = match checked {
+        Ok(f) => f,
+        Err(reason) => {
+            shared.reject(what, &reason);
+            return Ok(json(400, &json!({"status": 400, "message": reason})));
+        }
+    };
+    let token = f.get("token").to_string();
+    let known = {
+        let mut st = shared.lock();
+        st.revoked.push(token.clone());
+        st.book.revoke(&token)
+    };
+    shared.notify();
+    if known {
+        Ok(bytes_reply(200, "text/plain", Bytes::new()))
+    } else {
+        Ok(json(400, &json!({"status": 400, "message": "Invalid token"})))
+    }
+}
