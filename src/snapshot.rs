@@ -43,6 +43,18 @@ impl Snapshot {
                 .iter()
                 .any(|r| &r.provider == name && r.token == TokenSpec::App);
             let provider = Provider::new(Arc::clone(pc), &config.server, Arc::clone(metrics), app)?;
+            let grants = if app {
+                &["client_credentials", "authorization_code", "refresh_token"][..]
+            } else {
+                &["authorization_code", "refresh_token"][..]
+            };
+            for grant in grants {
+                for result in ["success", "failure"] {
+                    metrics
+                        .token_requests
+                        .with_label_values(&[name.as_str(), grant, result]);
+                }
+            }
             providers.insert(name.clone(), Arc::new(provider));
         }
         let mut clients: HashMap<Option<PathBuf>, UpstreamClient> = HashMap::new();
@@ -94,6 +106,12 @@ impl Snapshot {
             let mut injected: Vec<HeaderName> = vec![header::AUTHORIZATION];
             injected.extend(headers.iter().map(|(n, _)| n.clone()));
             let label = [rc.prefix.as_str()];
+            // Series start at zero so that rates and alerts see them before the first event.
+            for reason in ["connect", "reset", "timeout"] {
+                metrics
+                    .upstream_errors
+                    .with_label_values(&[rc.prefix.as_str(), reason]);
+            }
             routes.push(Arc::new(Route {
                 prefix: rc.prefix.clone(),
                 provider: Arc::clone(provider),
