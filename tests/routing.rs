@@ -96,7 +96,13 @@ async fn large_bodies_stream_through_both_ways_intact() {
     let proxy = Proxy::start("", &body).await;
     proxy.ready().await;
     let payload: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
-    let resp = proxy.http.put(proxy.url("/t/upload")).body(payload.clone()).send().await.expect("answer");
+    let resp = proxy
+        .http
+        .put(proxy.url("/t/upload"))
+        .body(payload.clone())
+        .send()
+        .await
+        .expect("answer");
     assert_eq!(resp.status(), 200);
     assert_eq!(up.last().unwrap().body, payload);
     proxy.stop().await;
@@ -106,7 +112,11 @@ async fn large_bodies_stream_through_both_ways_intact() {
 async fn refuses_absolute_form_connect_and_dot_dot_escapes() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     let up = FakeUpstream::start().await;
-    let body = format!("{}{}", provider("p", &fake), route("/t", "p", &up.url("/api"), ""));
+    let body = format!(
+        "{}{}",
+        provider("p", &fake),
+        route("/t", "p", &up.url("/api"), "")
+    );
     let proxy = Proxy::start("", &body).await;
     proxy.ready().await;
     let requests = [
@@ -131,8 +141,15 @@ async fn refuses_absolute_form_connect_and_dot_dot_escapes() {
 async fn upstream_down_is_a_fast_502() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     // A port that was just free: nothing listens there.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let body = format!("{}{}", provider("p", &fake), route("/t", "p", &format!("http://{closed}"), ""));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let body = format!(
+        "{}{}",
+        provider("p", &fake),
+        route("/t", "p", &format!("http://{closed}"), "")
+    );
     let proxy = Proxy::start("", &body).await;
     proxy.ready().await;
     let resp = proxy.get("/t/x").await;
@@ -148,7 +165,11 @@ async fn a_slow_upstream_is_a_504_after_the_route_timeout() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     let up = FakeUpstream::start().await;
     up.set_delay(Duration::from_secs(3));
-    let body = format!("{}{}", provider("p", &fake), route("/t", "p", &up.url(""), "request_timeout = \"200ms\""));
+    let body = format!(
+        "{}{}",
+        provider("p", &fake),
+        route("/t", "p", &up.url(""), "request_timeout = \"200ms\"")
+    );
     let proxy = Proxy::start("", &body).await;
     proxy.ready().await;
     let started = std::time::Instant::now();
@@ -188,18 +209,35 @@ async fn user_routes_need_a_user() {
         "{}{}{}",
         provider("p", &fake),
         route("/u", "p", &up.url(""), "token = \"user\""),
-        route("/fixed", "p", &up.url(""), "token = \"user\"\nuser = \"streamer\""),
+        route(
+            "/fixed",
+            "p",
+            &up.url(""),
+            "token = \"user\"\nuser = \"streamer\""
+        ),
     );
     let proxy = Proxy::start("", &body).await;
     let resp = proxy.get("/u/x").await;
     assert_eq!(resp.status(), 400);
     assert_eq!(json(resp).await["error"], "bad_request");
-    let resp = proxy.http.get(proxy.url("/u/x")).header("x-token-user", "nobody").send().await.unwrap();
+    let resp = proxy
+        .http
+        .get(proxy.url("/u/x"))
+        .header("x-token-user", "nobody")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 503);
     let body = json(resp).await;
     assert_eq!(body["error"], "token_unavailable");
     assert_eq!(body["subject"], "nobody");
-    assert!(body["login_url"].as_str().unwrap().ends_with("/oauth/p/login?user=nobody"), "{body}");
+    assert!(
+        body["login_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/oauth/p/login?user=nobody"),
+        "{body}"
+    );
     let resp = proxy.get("/fixed/x").await;
     assert_eq!(resp.status(), 503);
     assert_eq!(json(resp).await["subject"], "streamer");

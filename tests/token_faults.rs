@@ -30,7 +30,8 @@ async fn refuses_then_recovers(failure: Failure, server: &str) {
     assert!(!text.contains("fake-client-secret"));
     let ready = proxy.http.get(proxy.admin_url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
-    let failures = "token_sidecar_token_requests_total{grant=\"client_credentials\",provider=\"p\",result=\"failure\"}";
+    let failures =
+        "token_sidecar_token_requests_total{grant=\"client_credentials\",provider=\"p\",result=\"failure\"}";
     assert!(proxy.metric(failures).await.unwrap_or(0.0) >= 1.0);
     assert_eq!(up.count(), 0);
 
@@ -79,7 +80,10 @@ async fn slow_endpoint_times_out() {
     let started = std::time::Instant::now();
     let resp = proxy.get("/t/x").await;
     assert_eq!(resp.status(), 503);
-    assert!(started.elapsed() < Duration::from_secs(3), "answered within the call timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered within the call timeout"
+    );
     fake.set_delay(Duration::ZERO);
     proxy.ready().await;
     proxy.stop().await;
@@ -87,7 +91,10 @@ async fn slow_endpoint_times_out() {
 
 #[tokio::test]
 async fn endpoint_down_entirely() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let up = FakeUpstream::start().await;
     let body = format!(
         "[providers.p]\nkind = \"twitch\"\nclient_id = \"c\"\nclient_secret = \"s\"\n\
