@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use crate::admin::Surface;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::oauth::{FileStore, StoreError, TokenStore};
 use crate::snapshot::{BuildError, Snapshot};
 
 /// State shared by every listener: the hot-swapped snapshot and the metrics.
@@ -37,6 +38,8 @@ pub struct Shared {
 pub enum StartError {
     #[error(transparent)]
     Build(#[from] BuildError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("cannot listen on {key} = {addr}: {source}")]
     Bind {
         key: &'static str,
@@ -77,7 +80,11 @@ pub async fn run(
     let metrics = Arc::new(Metrics::new());
     let grace = config.server.shutdown_grace;
     let server = config.server.clone();
-    let snapshot = Snapshot::build(Arc::new(config), &metrics)?;
+    let file_store = FileStore::open(&config.store.path)?;
+    let stored = file_store.load()?;
+    let store: Arc<dyn TokenStore> = file_store;
+    let snapshot = Snapshot::build(Arc::new(config), &metrics, &store)?;
+    snapshot.restore(&stored);
     let shared = Arc::new(Shared {
         snapshot: ArcSwap::from_pointee(snapshot),
         metrics,

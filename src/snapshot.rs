@@ -10,7 +10,7 @@ use http::{header, HeaderName, HeaderValue};
 
 use crate::config::{Config, Kind, TokenSpec};
 use crate::metrics::Metrics;
-use crate::oauth::{ClientBuildError, Provider};
+use crate::oauth::{ClientBuildError, Provider, StoredToken, TokenStore};
 use crate::proxy::route::{Route, RouteMetrics, Router};
 use crate::proxy::upstream::{self, TlsSetupError, UpstreamClient};
 
@@ -35,14 +35,24 @@ pub enum BuildError {
 }
 
 impl Snapshot {
-    pub fn build(config: Arc<Config>, metrics: &Arc<Metrics>) -> Result<Snapshot, BuildError> {
+    pub fn build(
+        config: Arc<Config>,
+        metrics: &Arc<Metrics>,
+        store: &Arc<dyn TokenStore>,
+    ) -> Result<Snapshot, BuildError> {
         let mut providers = BTreeMap::new();
         for (name, pc) in &config.providers {
             let app = config
                 .routes
                 .iter()
                 .any(|r| &r.provider == name && r.token == TokenSpec::App);
-            let provider = Provider::new(Arc::clone(pc), &config.server, Arc::clone(metrics), app)?;
+            let provider = Provider::new(
+                Arc::clone(pc),
+                &config.server,
+                Arc::clone(metrics),
+                Arc::clone(store),
+                app,
+            )?;
             let grants = if app {
                 &["client_credentials", "authorization_code", "refresh_token"][..]
             } else {
@@ -136,6 +146,18 @@ impl Snapshot {
             router: Router::new(routes),
             providers,
         })
+    }
+
+    /// Puts stored tokens back into the slots of the providers they belong to.
+    pub fn restore(&self, stored: &[StoredToken]) {
+        for s in stored {
+            match self.providers.get(&s.provider) {
+                Some(p) => p.restore(s),
+                None => {
+                    tracing::info!(provider = %s.provider, subject = %s.subject, "stored token of an unconfigured provider ignored")
+                }
+            }
+        }
     }
 
     /// Starts the refreshers of every provider.

@@ -1,7 +1,7 @@
 //! One token's slot: the current token behind its own `ArcSwap` (read without a lock on
 //! every request), and a single-flight refresh that every waiting caller shares.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
@@ -48,6 +48,15 @@ pub enum TokenKind {
     User,
 }
 
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::App => "app",
+            TokenKind::User => "user",
+        }
+    }
+}
+
 pub struct TokenCell {
     pub provider: String,
     pub subject: String,
@@ -58,6 +67,7 @@ pub struct TokenCell {
     attempts: AtomicU64,
     failures: AtomicU32,
     generation: AtomicU64,
+    retired: AtomicBool,
     /// The outcome of the last failed attempt and when the next may start. Touched only on
     /// the slow path, never while a token is fresh.
     failure: Mutex<Option<(TokenError, Instant)>>,
@@ -77,6 +87,7 @@ impl TokenCell {
             attempts: AtomicU64::new(0),
             failures: AtomicU32::new(0),
             generation: AtomicU64::new(0),
+            retired: AtomicBool::new(false),
             failure: Mutex::new(None),
             refresh_lock: tokio::sync::Mutex::new(()),
             changed: Notify::new(),
@@ -155,15 +166,7 @@ impl TokenCell {
         let result = self.obtain(client).await;
         self.attempts.fetch_add(1, Ordering::AcqRel);
         match result {
-            Ok(token) => {
-                self.failures.store(0, Ordering::Release);
-                if let Ok(mut f) = self.failure.lock() {
-                    *f = None;
-                }
-                self.set_status(Status::Valid);
-                self.changed.notify_waiters();
-                Ok(token)
-            }
+            Ok(token) => Ok(token),
             Err(e) => {
                 let needs_login = self.kind == TokenKind::User && e.is_rejection();
                 let failures = self.failures.fetch_add(1, Ordering::AcqRel).saturating_add(1);
@@ -202,15 +205,44 @@ impl TokenCell {
                 answer
             }
         };
-        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
-        let token = Arc::new(Token::from_answer(answer, sent, sent_wall, generation));
-        self.install(Arc::clone(&token));
-        client.observe_expiry(&self.subject, &token);
-        Ok(token)
+        let token = Token::from_answer(answer, sent, sent_wall, self.next_generation());
+        Ok(self.persist_and_install(client, token).await)
     }
 
-    /// Makes `token` current. Callers that persist tokens do so before calling this.
-    pub fn install(&self, token: Arc<Token>) {
+    pub fn next_generation(&self) -> u64 {
+        self.generation.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Stores `token`, then makes it current: a crash never leaves the store behind a token
+    /// that was used.
+    pub async fn persist_and_install(&self, client: &PlatformClient, token: Token) -> Arc<Token> {
+        client.persist(&self.subject, self.kind, &token, false).await;
+        let token = Arc::new(token);
+        self.install(Arc::clone(&token), Status::Valid);
+        client.observe_expiry(&self.subject, &token);
+        token
+    }
+
+    /// Makes `token` current with `status`, clearing any failure, and wakes the refresher.
+    pub fn install(&self, token: Arc<Token>, status: Status) {
         self.current.store(Some(token));
+        self.failures.store(0, Ordering::Release);
+        if let Ok(mut f) = self.failure.lock() {
+            *f = None;
+        }
+        self.set_status(status);
+        self.changed.notify_waiters();
+    }
+
+    /// Forgets the token for good (it was revoked or deleted); its refresher stops.
+    pub fn retire(&self) {
+        self.current.store(None);
+        self.retired.store(true, Ordering::Release);
+        self.set_status(Status::NeedsLogin);
+        self.changed.notify_waiters();
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
     }
 }

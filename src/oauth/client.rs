@@ -7,8 +7,10 @@ use std::time::{Duration, UNIX_EPOCH};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 
 use super::answer::{self, Answer};
+use super::cell::TokenKind;
 use super::dialect::{token_request, Encoding, Grant, TokenRequest};
 use super::error::TokenError;
+use super::store::TokenStore;
 use super::token::Token;
 use crate::config::ProviderConfig;
 use crate::metrics::Metrics;
@@ -16,9 +18,12 @@ use crate::metrics::Metrics;
 /// Token answers are small; anything larger is refused rather than buffered.
 const MAX_ANSWER: usize = 64 * 1024;
 
+/// A provider's link to the outside: its platform's endpoints, and the store that must hold
+/// every token answer before the token is used.
 pub struct PlatformClient {
     pub config: Arc<ProviderConfig>,
     pub http: reqwest::Client,
+    pub store: Arc<dyn TokenStore>,
     metrics: Arc<Metrics>,
 }
 
@@ -35,6 +40,7 @@ impl PlatformClient {
         connect_timeout: Duration,
         call_timeout: Duration,
         metrics: Arc<Metrics>,
+        store: Arc<dyn TokenStore>,
     ) -> Result<Self, ClientBuildError> {
         let err = |reason: String| ClientBuildError {
             provider: config.name.clone(),
@@ -57,6 +63,7 @@ impl PlatformClient {
         Ok(PlatformClient {
             config,
             http,
+            store,
             metrics,
         })
     }
@@ -78,6 +85,16 @@ impl PlatformClient {
             }
         }
         result
+    }
+
+    /// Writes `token` to the store; resolves once it is durable.
+    pub async fn persist(&self, subject: &str, kind: TokenKind, token: &Token, needs_login: bool) {
+        let stored = token.to_stored(&self.config.name, subject, kind, needs_login);
+        if let Err(e) = self.store.save(stored).await {
+            // The token is still used: refusing it would lose a rotated grant for sure, while
+            // a failed write loses it only if the process also dies before the next write.
+            tracing::error!(provider = %self.config.name, subject, error = %e, "cannot store a token");
+        }
     }
 
     /// Publishes `token`'s expiry in `token_sidecar_token_expiry_timestamp_seconds`.

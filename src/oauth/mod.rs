@@ -9,6 +9,7 @@ mod error;
 mod provider;
 mod refresher;
 pub mod schedule;
+pub mod store;
 mod token;
 
 pub use answer::{parse as parse_answer, Answer};
@@ -17,4 +18,5 @@ pub use client::{classify, ClientBuildError, PlatformClient};
 pub use dialect::{token_request, Encoding, Grant, TokenRequest};
 pub use error::TokenError;
 pub use provider::{Provider, APP_SUBJECT};
+pub use store::{FileStore, StoreError, StoredToken, TokenStore};
 pub use token::Token;

@@ -2,15 +2,18 @@
 //! and the refresher tasks that keep them fresh (stopped when the provider is dropped).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use tokio::task::AbortHandle;
 
-use super::cell::{TokenCell, TokenKind};
+use super::cell::{Status, TokenCell, TokenKind};
 use super::client::{ClientBuildError, PlatformClient};
 use super::refresher::keep_fresh;
-use crate::config::{ProviderConfig, Server};
+use super::store::{StoredToken, TokenStore};
+use super::token::Token;
+use crate::config::{Kind, ProviderConfig, Server};
 use crate::metrics::Metrics;
 
 /// The subject of an app token.
@@ -20,6 +23,7 @@ pub struct Provider {
     pub client: Arc<PlatformClient>,
     pub app: Option<Arc<TokenCell>>,
     users: ArcSwap<HashMap<String, Arc<TokenCell>>>,
+    started: AtomicBool,
     tasks: Mutex<Vec<AbortHandle>>,
 }
 
@@ -29,14 +33,22 @@ impl Provider {
         config: Arc<ProviderConfig>,
         server: &Server,
         metrics: Arc<Metrics>,
+        store: Arc<dyn TokenStore>,
         app: bool,
     ) -> Result<Self, ClientBuildError> {
         let name = config.name.clone();
-        let client = PlatformClient::new(config, server.connect_timeout, server.request_timeout, metrics)?;
+        let client = PlatformClient::new(
+            config,
+            server.connect_timeout,
+            server.request_timeout,
+            metrics,
+            store,
+        )?;
         Ok(Provider {
             client: Arc::new(client),
             app: app.then(|| Arc::new(TokenCell::new(&name, APP_SUBJECT, TokenKind::App))),
             users: ArcSwap::from_pointee(HashMap::new()),
+            started: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
         })
     }
@@ -45,20 +57,50 @@ impl Provider {
         &self.client.config.name
     }
 
-    /// Starts keeping every token of this provider fresh. Needs a Tokio runtime.
-    pub fn start(&self) {
-        if let Some(cell) = &self.app {
-            self.spawn_refresher(Arc::clone(cell));
-        }
-        for cell in self.users.load().values() {
-            self.spawn_refresher(Arc::clone(cell));
+    pub fn kind(&self) -> Kind {
+        self.client.config.kind
+    }
+
+    /// Puts a token read from the store back in its slot.
+    pub fn restore(&self, stored: &StoredToken) {
+        let cell = if stored.kind == TokenKind::App.as_str() {
+            match &self.app {
+                Some(cell) => Arc::clone(cell),
+                None => return,
+            }
+        } else {
+            self.user_or_insert(&stored.subject)
+        };
+        if let Some(token) = Token::from_stored(stored, cell.next_generation()) {
+            let status = if stored.needs_login {
+                Status::NeedsLogin
+            } else {
+                Status::Valid
+            };
+            let token = Arc::new(token);
+            self.client.observe_expiry(&stored.subject, &token);
+            cell.install(token, status);
         }
     }
 
-    fn spawn_refresher(&self, cell: Arc<TokenCell>) {
-        let task = tokio::spawn(keep_fresh(cell, Arc::clone(&self.client)));
+    /// Starts keeping every token of this provider fresh. Needs a Tokio runtime.
+    pub fn start(&self) {
+        if self.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(cell) = &self.app {
+            self.spawn(keep_fresh(Arc::clone(cell), Arc::clone(&self.client)));
+        }
+        for cell in self.users.load().values() {
+            self.spawn(keep_fresh(Arc::clone(cell), Arc::clone(&self.client)));
+        }
+    }
+
+    /// Runs `task` for as long as this provider lives.
+    pub fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(task).abort_handle();
         if let Ok(mut tasks) = self.tasks.lock() {
-            tasks.push(task.abort_handle());
+            tasks.push(handle);
         }
     }
 
@@ -67,9 +109,45 @@ impl Provider {
         self.users.load().get(subject).cloned()
     }
 
-    /// Every user's token slot.
+    /// Every user's token slot, by subject.
     pub fn users(&self) -> Vec<Arc<TokenCell>> {
-        self.users.load().values().cloned().collect()
+        let mut cells: Vec<_> = self.users.load().values().cloned().collect();
+        cells.sort_by(|a, b| a.subject.cmp(&b.subject));
+        cells
+    }
+
+    /// The slot of `subject`, created (with its refresher, once started) when new.
+    pub fn user_or_insert(&self, subject: &str) -> Arc<TokenCell> {
+        if let Some(cell) = self.user(subject) {
+            return cell;
+        }
+        let fresh = Arc::new(TokenCell::new(self.name(), subject, TokenKind::User));
+        let mut inserted = false;
+        let users = self.users.rcu(|users| {
+            let mut next = HashMap::clone(users);
+            inserted = !next.contains_key(subject);
+            next.entry(subject.to_string())
+                .or_insert_with(|| Arc::clone(&fresh));
+            next
+        });
+        drop(users);
+        let cell = self.user(subject).unwrap_or(fresh);
+        if inserted && self.started.load(Ordering::Acquire) {
+            self.spawn(keep_fresh(Arc::clone(&cell), Arc::clone(&self.client)));
+        }
+        cell
+    }
+
+    /// Drops `subject`'s slot (its refresher then idles until the provider is dropped).
+    pub fn remove_user(&self, subject: &str) -> Option<Arc<TokenCell>> {
+        let cell = self.user(subject)?;
+        self.users.rcu(|users| {
+            let mut next = HashMap::clone(users);
+            next.remove(subject);
+            next
+        });
+        cell.retire();
+        Some(cell)
     }
 }
 

@@ -15,6 +15,9 @@ pub async fn keep_fresh(cell: Arc<TokenCell>, client: Arc<PlatformClient>) {
     // One jitter per cell, so tokens issued together do not refresh together.
     let jitter: f64 = rand::random();
     loop {
+        if cell.is_retired() {
+            return;
+        }
         let changed = cell.changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();

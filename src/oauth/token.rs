@@ -1,12 +1,14 @@
 //! A held token: the answer, stamped with when it was asked for, and the header value the
 //! request path injects, built once here rather than on every request.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::HeaderValue;
 
 use super::answer::Answer;
+use super::cell::TokenKind;
 use super::schedule::DEFAULT_LIFETIME;
+use super::store::StoredToken;
 use crate::secret::{AccessToken, RefreshToken};
 
 pub struct Token {
@@ -55,4 +57,60 @@ impl Token {
     pub fn deadline(&self) -> Instant {
         self.issued + self.lifetime
     }
+
+    pub fn to_stored(
+        &self,
+        provider: &str,
+        subject: &str,
+        kind: TokenKind,
+        needs_login: bool,
+    ) -> StoredToken {
+        let issued_wall = self.expires_at.checked_sub(self.lifetime).unwrap_or(UNIX_EPOCH);
+        StoredToken {
+            provider: provider.to_string(),
+            subject: subject.to_string(),
+            kind: kind.as_str().to_string(),
+            access_token: self.access.clone(),
+            refresh_token: self.refresh.clone(),
+            issued_at: unix(issued_wall),
+            lifetime: self.lifetime.as_secs_f64(),
+            refresh_expires_at: self.refresh_expires_at.map(unix),
+            scopes: self.scopes.clone(),
+            user_id: self.user_id.clone(),
+            needs_login,
+        }
+    }
+
+    /// Rebuilds a token read from the store, placing its issue time on the monotonic clock.
+    pub fn from_stored(s: &StoredToken, generation: u64) -> Option<Token> {
+        let lifetime = Duration::try_from_secs_f64(s.lifetime).ok()?;
+        let issued_wall = UNIX_EPOCH + Duration::try_from_secs_f64(s.issued_at).ok()?;
+        let age = SystemTime::now()
+            .duration_since(issued_wall)
+            .unwrap_or(Duration::ZERO);
+        // A token older than the monotonic clock can express is long expired anyway.
+        let issued = Instant::now()
+            .checked_sub(age)
+            .unwrap_or_else(|| Instant::now() - lifetime);
+        let answer = Answer {
+            access: s.access_token.clone(),
+            refresh: s.refresh_token.clone(),
+            lifetime: Some(lifetime),
+            refresh_lifetime: None,
+            scopes: s.scopes.clone(),
+            user_id: s.user_id.clone(),
+        };
+        let mut token = Token::from_answer(answer, issued, issued_wall, generation);
+        token.refresh_expires_at = s
+            .refresh_expires_at
+            .and_then(|t| Duration::try_from_secs_f64(t).ok())
+            .map(|d| UNIX_EPOCH + d);
+        Some(token)
+    }
+}
+
+pub fn unix(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }

@@ -3,7 +3,7 @@
 pub const CLIENT_ID: &str = "fake-client-id";
 pub const CLIENT_SECRET: &str = "fake-client-secret";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Twitch,
     Blaze,
@@ -17,7 +17,7 @@ pub enum Kind {
 }
 
 /// How token and refresh calls fail (after the configured delay).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Failure {
     None,
     /// This status with the platform's error JSON.

@@ -87,9 +87,11 @@ pub fn token_answer(kind: Kind, issued: &Issued, grant_type: &str) -> Value {
             "scope": i.scopes.join(" "),
         }),
     };
-    // Fields with no value are left out rather than sent as null.
+    // Fields with no value are left out rather than sent as null; oauth2
+    // leaves out an empty scope (RFC 6749 section 5.1).
     if let Value::Object(map) = &mut v {
-        map.retain(|_, field| !field.is_null());
+        let oauth2 = matches!(kind, Kind::OAuth2 { .. });
+        map.retain(|_, field| !(field.is_null() || (oauth2 && *field == "")));
     }
     v
 }

@@ -12,8 +12,7 @@ use hyper::{Method, Request};
 use super::kind::{Failure, Kind, CLIENT_ID, CLIENT_SECRET};
 use super::server::{Reply, Reset};
 use super::state::Shared;
-use super::wire::random_string;
-use super::wire::{bytes_reply, json, read_body, PLATFORM_BODY_LIMIT};
+use super::wire::{bytes_reply, json, random_string, read_body, PLATFORM_BODY_LIMIT};
 use super::{blaze, firework, glimesh, oauth2, shapes, ssl, twitch};
 
 /// A token request, already checked for its shape by the platform's parser.

@@ -1,0 +1,243 @@
+//! Where tokens outlive the process. The `TokenStore` trait is what the lifecycle needs —
+//! load everything at start, save one token before its access token is used, remove one —
+//! so a store shared by replicas (Redis, with a lock around each refresh) can stand behind
+//! it later without the request path noticing. `FileStore` is the embedded default.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::{AccessToken, RefreshToken};
+
+pub type StoreFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot read the token store {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the token store {path} is not valid JSON ({source}); move it aside to start without it")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot write the token store {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One token as stored. Holds secrets: the file is mode 0600 and this type has no `Display`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredToken {
+    pub provider: String,
+    pub subject: String,
+    /// `app` or `user`.
+    pub kind: String,
+    pub access_token: AccessToken,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<RefreshToken>,
+    /// Unix seconds when the token request was sent.
+    pub issued_at: f64,
+    /// Seconds of validity from `issued_at`.
+    pub lifetime: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_expires_at: Option<f64>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The platform refused this grant's refresh; a new login is needed.
+    #[serde(default)]
+    pub needs_login: bool,
+}
+
+pub trait TokenStore: Send + Sync {
+    /// Every stored token, once at start.
+    fn load(&self) -> Result<Vec<StoredToken>, StoreError>;
+    /// Durably saves `token` (replacing the one of the same provider and subject); when the
+    /// future resolves, a crash can no longer lose it.
+    fn save(&self, token: StoredToken) -> StoreFuture<'_>;
+    /// Durably removes the token of `provider`/`subject`, if there is one.
+    fn remove<'a>(&'a self, provider: &'a str, subject: &'a str) -> StoreFuture<'a>;
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct FileShape {
+    version: u32,
+    tokens: Vec<StoredToken>,
+}
+
+/// All tokens in one JSON file, rewritten whole on each change by atomic replace: a temp
+/// file written and fsynced, renamed over the old one, then the directory fsynced. Writes
+/// are serialized, so the file on disk only ever moves forward.
+pub struct FileStore {
+    path: PathBuf,
+    tokens: tokio::sync::Mutex<BTreeMap<(String, String), StoredToken>>,
+}
+
+impl FileStore {
+    pub fn open(path: &Path) -> Result<Arc<FileStore>, StoreError> {
+        let tokens = read(path)?
+            .into_iter()
+            .map(|t| ((t.provider.clone(), t.subject.clone()), t))
+            .collect();
+        Ok(Arc::new(FileStore {
+            path: path.to_path_buf(),
+            tokens: tokio::sync::Mutex::new(tokens),
+        }))
+    }
+
+    async fn write(&self, map: &BTreeMap<(String, String), StoredToken>) -> Result<(), StoreError> {
+        let shape = FileShape {
+            version: 1,
+            tokens: map.values().cloned().collect(),
+        };
+        let path = self.path.clone();
+        let result = tokio::task::spawn_blocking(move || write_atomic(&path, &shape)).await;
+        match result {
+            Ok(r) => r,
+            Err(join) => Err(StoreError::Write {
+                path: self.path.clone(),
+                source: std::io::Error::other(join.to_string()),
+            }),
+        }
+    }
+}
+
+impl TokenStore for FileStore {
+    fn load(&self) -> Result<Vec<StoredToken>, StoreError> {
+        read(&self.path)
+    }
+
+    fn save(&self, token: StoredToken) -> StoreFuture<'_> {
+        Box::pin(async move {
+            let mut map = self.tokens.lock().await;
+            map.insert((token.provider.clone(), token.subject.clone()), token);
+            self.write(&map).await
+        })
+    }
+
+    fn remove<'a>(&'a self, provider: &'a str, subject: &'a str) -> StoreFuture<'a> {
+        Box::pin(async move {
+            let mut map = self.tokens.lock().await;
+            if map.remove(&(provider.to_string(), subject.to_string())).is_some() {
+                self.write(&map).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Reads the store file; a missing file is an empty store.
+pub fn read(path: &Path) -> Result<Vec<StoredToken>, StoreError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(StoreError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let shape: FileShape = serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(shape.tokens)
+}
+
+fn write_atomic(path: &Path, shape: &FileShape) -> Result<(), StoreError> {
+    let err = |source| StoreError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let bytes = serde_json::to_vec_pretty(shape).map_err(|e| err(std::io::Error::other(e)))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp).map_err(err)?;
+    file.write_all(&bytes).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(err)?;
+    // The rename is durable only once the directory entry is.
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(subject: &str, access: &str) -> StoredToken {
+        StoredToken {
+            provider: "p".into(),
+            subject: subject.into(),
+            kind: "user".into(),
+            access_token: AccessToken::new(access),
+            refresh_token: Some(RefreshToken::new("r")),
+            issued_at: 1.0,
+            lifetime: 3600.0,
+            refresh_expires_at: None,
+            scopes: vec!["a".into()],
+            user_id: None,
+            needs_login: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn saves_replaces_removes_and_reloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/tokens.json");
+        let store = FileStore::open(&path).unwrap();
+        store.save(token("alice", "a1")).await.unwrap();
+        store.save(token("bob", "b1")).await.unwrap();
+        store.save(token("alice", "a2")).await.unwrap();
+        store.remove("p", "bob").await.unwrap();
+        let loaded = FileStore::open(&path).unwrap().load().unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].access_token.secret(), "a2");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temp files left behind");
+    }
+
+    #[test]
+    fn a_missing_file_is_empty_and_a_corrupt_one_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read(&dir.path().join("none.json")).unwrap().is_empty());
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, "{not json").unwrap();
+        let e = read(&bad).unwrap_err().to_string();
+        assert!(e.contains("bad.json") && e.contains("move it aside"), "{e}");
+    }
+}
