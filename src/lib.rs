@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use crate::admin::Surface;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::oauth::login::PendingLogins;
 use crate::oauth::{FileStore, StoreError, TokenStore};
 use crate::snapshot::{BuildError, Snapshot};
 
@@ -32,6 +33,8 @@ use crate::snapshot::{BuildError, Snapshot};
 pub struct Shared {
     pub snapshot: ArcSwap<Snapshot>,
     pub metrics: Arc<Metrics>,
+    /// Logins between their redirect and their callback; they outlive reloads.
+    pub pending: PendingLogins,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +91,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         snapshot: ArcSwap::from_pointee(snapshot),
         metrics,
+        pending: PendingLogins::default(),
     });
 
     let proxy = bind("server.listen", server.listen).await?;

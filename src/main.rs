@@ -26,10 +26,16 @@ fn main() -> ExitCode {
             println!("\n{}: valid", path.display());
             ExitCode::SUCCESS
         }
-        Command::Tokens => {
-            eprintln!("token-sidecar: no tokens are stored yet (user tokens arrive with the login flow)");
-            ExitCode::SUCCESS
-        }
+        Command::Tokens => match token_sidecar::oauth::store::read(&config.store.path) {
+            Ok(tokens) => {
+                print!("{}", token_sidecar::report::stored(&tokens));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("token-sidecar: {e}");
+                ExitCode::from(1)
+            }
+        },
         Command::Run => serve(config),
     }
 }

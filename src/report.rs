@@ -1,8 +1,11 @@
 //! What `token-sidecar check` prints: the resolved configuration, secrets masked.
 
 use std::fmt::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, TokenSpec};
+use crate::oauth::store::StoredToken;
+use crate::oauth::token::unix;
 
 pub fn resolved(config: &Config) -> String {
     let mut out = String::new();
@@ -58,6 +61,43 @@ pub fn resolved(config: &Config) -> String {
             TokenSpec::User(None) => "user token named by x-token-user".to_string(),
         };
         let _ = writeln!(out, "  {} -> {} ({}, {token})", r.prefix, r.upstream, r.provider);
+    }
+    out
+}
+
+/// What `token-sidecar tokens` prints: one line per stored token, never a value.
+pub fn stored(tokens: &[StoredToken]) -> String {
+    let mut out = String::new();
+    if tokens.is_empty() {
+        out.push_str("no tokens are stored\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{:<16} {:<20} {:<5} {:<21} {:<12} SCOPES",
+        "PROVIDER", "SUBJECT", "KIND", "EXPIRES", "STATUS"
+    );
+    let now = unix(SystemTime::now());
+    for t in tokens {
+        let expires = t.issued_at + t.lifetime;
+        let status = if t.needs_login {
+            "needs_login"
+        } else if expires <= now {
+            "expired"
+        } else {
+            "valid"
+        };
+        let when = UNIX_EPOCH + Duration::try_from_secs_f64(expires).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<16} {:<20} {:<5} {:<21} {:<12} {}",
+            t.provider,
+            t.subject,
+            t.kind,
+            humantime::format_rfc3339_seconds(when).to_string(),
+            status,
+            t.scopes.join(" ")
+        );
     }
     out
 }

@@ -164,6 +164,9 @@ impl Snapshot {
     pub fn start(&self) {
         for p in self.providers.values() {
             p.start();
+            if p.client.config.endpoints.validate.is_some() && p.kind() == crate::config::Kind::Twitch {
+                p.spawn(crate::oauth::validate::keep_validating(Arc::downgrade(p)));
+            }
         }
     }
 

@@ -1,6 +1,11 @@
 //! The admin listener (and the narrower health listener): health, readiness, metrics.
 
+mod api;
+mod html;
+pub mod login;
 mod ready;
+mod status;
+pub mod view;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -41,9 +46,29 @@ pub async fn handle(
             resp
         }
         _ if surface == Surface::Health => not_found(),
+        (&Method::GET | &Method::HEAD, "/") => status::page_for(&shared),
+        (method, path) if path.starts_with("/admin/") => {
+            api::handle(&shared, method, path, req.headers()).await
+        }
+        (&Method::GET, path) => match oauth_route(path) {
+            Some((provider, "login")) => login::start(&shared, &provider, req.uri().query()).await,
+            Some((provider, "callback")) => login::callback(&shared, &provider, req.uri().query()).await,
+            _ => not_found(),
+        },
         _ => not_found(),
     };
     Ok(resp)
+}
+
+/// `/oauth/{provider}/{login|callback}` → (provider, action).
+fn oauth_route(path: &str) -> Option<(String, &str)> {
+    let rest = path.strip_prefix("/oauth/")?;
+    let (provider, action) = rest.split_once('/')?;
+    let provider = percent_encoding::percent_decode_str(provider)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
+    Some((provider, action))
 }
 
 fn not_found() -> Response<AdminBody> {

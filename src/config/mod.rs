@@ -40,6 +40,24 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
 }
 
+impl Config {
+    /// Sets `public_url` and the redirect URIs derived from it.
+    pub fn set_public_url(&mut self, url: Url) {
+        for p in self.providers.values_mut() {
+            Arc::make_mut(p).redirect_uri = redirect_uri(&url, &p.name);
+        }
+        self.server.public_url = url;
+    }
+}
+
+/// `{public_url}/oauth/{provider}/callback`.
+pub fn redirect_uri(public_url: &Url, provider: &str) -> String {
+    format!(
+        "{}/oauth/{provider}/callback",
+        public_url.as_str().trim_end_matches('/')
+    )
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -51,6 +69,8 @@ pub struct Server {
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub public_url: Url,
+    /// Whether `public_url` was configured; when not, it follows the bound admin port.
+    pub public_url_set: bool,
     pub health_listen: Option<SocketAddr>,
     pub admin_token: Option<AdminToken>,
     pub shutdown_grace: Duration,

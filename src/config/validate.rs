@@ -92,6 +92,7 @@ fn server(raw: &RawConfig, p: &mut Problems) -> Server {
     Server {
         listen,
         admin_listen,
+        public_url_set: s.public_url.is_some(),
         public_url,
         health_listen,
         admin_token,
@@ -259,9 +260,6 @@ fn provider(
         },
         ca_file: rp.ca_file.as_deref().map(|f| resolve(base, f)),
         client_auth,
-        redirect_uri: format!(
-            "{}/oauth/{name}/callback",
-            public_url.as_str().trim_end_matches('/')
-        ),
+        redirect_uri: super::redirect_uri(public_url, name),
     })
 }

@@ -6,11 +6,15 @@ mod cell;
 mod client;
 mod dialect;
 mod error;
+pub mod login;
+pub mod pkce;
 mod provider;
 mod refresher;
+pub mod revoke;
 pub mod schedule;
 pub mod store;
-mod token;
+pub mod token;
+pub mod validate;
 
 pub use answer::{parse as parse_answer, Answer};
 pub use cell::{Status, TokenCell, TokenKind};

@@ -28,7 +28,14 @@ pub async fn keep_fresh(cell: Arc<TokenCell>, client: Arc<PlatformClient>) {
             _ if cell.status() == Status::NeedsLogin => None,
             (_, Some(retry)) => Some(retry),
             (None, None) => Some(Instant::now()),
-            (Some(t), None) => Some(t.issued + schedule::refresh_after(t.lifetime, jitter)),
+            (Some(t), None) => {
+                let access = t.issued + schedule::refresh_after(t.lifetime, jitter);
+                let grant = t
+                    .refresh_expires_at
+                    .and_then(|at| at.duration_since(t.expires_at - t.lifetime).ok())
+                    .map(|life| t.issued + schedule::before_lapse(life));
+                Some(grant.map_or(access, |g| g.min(access)))
+            }
         };
         match due {
             Some(at) => {

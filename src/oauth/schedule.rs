@@ -20,6 +20,13 @@ pub fn refresh_after(lifetime: Duration, jitter: f64) -> Duration {
     due - spread.mul_f64(jitter.clamp(0.0, 1.0))
 }
 
+/// How long after issue to refresh so that a refresh token of `refresh_lifetime` does not
+/// lapse while the grant sits idle (Firework's `refresh_token_expires_in`): a tenth of its
+/// life before the end, at most an hour early.
+pub fn before_lapse(refresh_lifetime: Duration) -> Duration {
+    refresh_lifetime.saturating_sub((refresh_lifetime / 10).min(Duration::from_secs(3600)))
+}
+
 /// The wait before retry number `failures` (1 for the first retry): exponential from about
 /// a second, capped at five minutes, with "equal jitter" (half fixed, half random) so that
 /// retries neither synchronise nor collapse to zero.
@@ -67,6 +74,12 @@ mod tests {
         }
         let early = refresh_after(s(3600), 0.999);
         assert!(early < refresh_after(s(3600), 0.0));
+    }
+
+    #[test]
+    fn refresh_tokens_are_renewed_before_they_lapse() {
+        assert_eq!(before_lapse(s(600_000)), s(596_400));
+        assert_eq!(before_lapse(s(1000)), s(900));
     }
 
     #[test]

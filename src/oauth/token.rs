@@ -11,6 +11,7 @@ use super::schedule::DEFAULT_LIFETIME;
 use super::store::StoredToken;
 use crate::secret::{AccessToken, RefreshToken};
 
+#[derive(Clone)]
 pub struct Token {
     pub access: AccessToken,
     /// `Bearer <access>`, marked sensitive.
@@ -52,6 +53,12 @@ impl Token {
     /// Whether it may still be injected at `now`.
     pub fn is_fresh(&self, now: Instant) -> bool {
         now < self.issued + self.lifetime
+    }
+
+    /// The same token under another generation number (for the slot it is installed in).
+    pub fn renumbered(mut self, generation: u64) -> Token {
+        self.generation = generation;
+        self
     }
 
     pub fn deadline(&self) -> Instant {

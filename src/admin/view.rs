@@ -1,0 +1,54 @@
+//! What the admin API, the status page and `/readyz` say about a token — never its value.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::oauth::{Provider, Status, TokenCell};
+use crate::snapshot::Snapshot;
+
+#[derive(Debug, Serialize)]
+pub struct TokenView {
+    pub provider: String,
+    pub subject: String,
+    pub kind: &'static str,
+    /// RFC 3339, or null when no token is held.
+    pub expires_at: Option<String>,
+    pub scopes: Vec<String>,
+    pub has_refresh_token: bool,
+    pub status: &'static str,
+}
+
+pub fn view(cell: &TokenCell) -> TokenView {
+    let current = cell.current();
+    let token = current.as_ref();
+    let status = match (cell.status(), token) {
+        // An unexpired token serves while a refresh is retried; past expiry it is an error.
+        (Status::Valid, Some(t)) if !t.is_fresh(std::time::Instant::now()) => Status::Error,
+        (Status::Valid, None) => Status::Error,
+        (s, _) => s,
+    };
+    TokenView {
+        provider: cell.provider.clone(),
+        subject: cell.subject.clone(),
+        kind: cell.kind.as_str(),
+        expires_at: token.map(|t| humantime::format_rfc3339_seconds(t.expires_at).to_string()),
+        scopes: token.map(|t| t.scopes.clone()).unwrap_or_default(),
+        has_refresh_token: token.is_some_and(|t| t.refresh.is_some()),
+        status: status.as_str(),
+    }
+}
+
+/// Every slot of `provider`: the app token first, then users by name.
+pub fn cells(provider: &Provider) -> Vec<Arc<TokenCell>> {
+    provider.app.iter().cloned().chain(provider.users()).collect()
+}
+
+pub fn all(snapshot: &Snapshot) -> Vec<TokenView> {
+    snapshot
+        .providers
+        .values()
+        .flat_map(|p| cells(p))
+        .map(|c| view(&c))
+        .collect()
+}

@@ -1,0 +1,58 @@
+//! Revoking a grant at the platform, where the platform has a revoke endpoint: Twitch's
+//! (`client_id` and `token`, form) and RFC 7009's for `oauth2` (`token`, `token_type_hint`,
+//! client authentication as for the token endpoint).
+
+use reqwest::header::CONTENT_TYPE;
+
+use super::client::PlatformClient;
+use super::token::Token;
+use crate::config::{ClientAuth, Kind};
+
+/// Revokes the refresh token, then the access token. `Some(true)` when the platform
+/// confirmed each, `Some(false)` when it did not, `None` when it has no revoke endpoint.
+pub async fn revoke(client: &PlatformClient, token: &Token) -> Option<bool> {
+    let url = client.config.endpoints.revoke.clone()?;
+    let mut confirmed = true;
+    let secrets = token
+        .refresh
+        .as_ref()
+        .map(|r| (r.secret(), "refresh_token"))
+        .into_iter()
+        .chain([(token.access.secret(), "access_token")]);
+    for (value, hint) in secrets {
+        let config = &client.config;
+        let mut request = client.http.post(url.clone());
+        if config.kind != Kind::Twitch && config.client_auth == ClientAuth::Basic {
+            request = request.basic_auth(&config.client_id, Some(config.client_secret.secret()));
+        }
+        let body = form_body(client, value, hint);
+        let sent = request
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await;
+        let ok = sent.as_ref().is_ok_and(|r| r.status().is_success());
+        if !ok {
+            tracing::warn!(provider = %config.name, hint, status = ?sent.map(|r| r.status().as_u16()).ok(), "revocation not confirmed");
+        }
+        confirmed &= ok;
+    }
+    Some(confirmed)
+}
+
+fn form_body(client: &PlatformClient, value: &str, hint: &str) -> String {
+    let config = &client.config;
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    if config.kind == Kind::Twitch {
+        form.append_pair("client_id", &config.client_id)
+            .append_pair("token", value);
+    } else {
+        form.append_pair("token", value)
+            .append_pair("token_type_hint", hint);
+        if config.client_auth == ClientAuth::Body {
+            form.append_pair("client_id", &config.client_id)
+                .append_pair("client_secret", config.client_secret.secret());
+        }
+    }
+    form.finish()
+}
