@@ -32,7 +32,7 @@ mod tests {
     #[test]
     fn rfc7636_appendix_b_example() {
         let v = CodeVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
-        assert_eq!(challenge(&v), "E9Melhoa2OwvFjAvsrYWjSu2n5FdJdtY9VMnw-zufys");
+        assert_eq!(challenge(&v), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
     }
 
     #[test]
