@@ -77,23 +77,11 @@ async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartE
 
 /// Starts the proxy with `config` and serves until `shutdown` resolves.
 pub async fn run(
-    config: Config,
+    mut config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
-    let metrics = Arc::new(Metrics::new());
-    let grace = config.server.shutdown_grace;
     let server = config.server.clone();
-    let file_store = FileStore::open(&config.store.path)?;
-    let stored = file_store.load()?;
-    let store: Arc<dyn TokenStore> = file_store;
-    let snapshot = Snapshot::build(Arc::new(config), &metrics, &store)?;
-    snapshot.restore(&stored);
-    let shared = Arc::new(Shared {
-        snapshot: ArcSwap::from_pointee(snapshot),
-        metrics,
-        pending: PendingLogins::default(),
-    });
-
+    let grace = server.shutdown_grace;
     let proxy = bind("server.listen", server.listen).await?;
     let admin = bind("server.admin_listen", server.admin_listen).await?;
     let health = match server.health_listen {
@@ -107,6 +95,24 @@ pub async fn run(
         .as_ref()
         .zip(server.health_listen)
         .map(|(l, a)| local(l, a));
+    if !server.public_url_set && admin_addr.port() != server.admin_listen.port() {
+        // Port 0 was asked for: the login flow's redirect URIs name the port actually bound.
+        if let Ok(url) = url::Url::parse(&format!("http://localhost:{}", admin_addr.port())) {
+            config.set_public_url(url);
+        }
+    }
+
+    let metrics = Arc::new(Metrics::new());
+    let file_store = FileStore::open(&config.store.path)?;
+    let stored = file_store.load()?;
+    let store: Arc<dyn TokenStore> = file_store;
+    let snapshot = Snapshot::build(Arc::new(config), &metrics, &store)?;
+    snapshot.restore(&stored);
+    let shared = Arc::new(Shared {
+        snapshot: ArcSwap::from_pointee(snapshot),
+        metrics,
+        pending: PendingLogins::default(),
+    });
 
     shared.snapshot.load().start();
 

@@ -99,8 +99,12 @@ impl TokenCell {
         self.current.load()
     }
 
-    /// The current token if it may be injected now.
+    /// The current token if it may be injected now: unexpired, and not of a grant the
+    /// platform has refused.
     pub fn fresh(&self) -> Option<Arc<Token>> {
+        if self.status() == Status::NeedsLogin {
+            return None;
+        }
         let now = Instant::now();
         self.current.load().as_ref().filter(|t| t.is_fresh(now)).cloned()
     }

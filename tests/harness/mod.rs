@@ -54,6 +54,7 @@ pub fn route(prefix: &str, provider: &str, upstream: &str, extra: &str) -> Strin
 }
 
 pub struct Proxy {
+    text: String,
     pub addr: SocketAddr,
     pub admin: SocketAddr,
     pub http: reqwest::Client,
@@ -71,8 +72,25 @@ impl Proxy {
             "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{server}\n\
              [store]\npath = \"tokens.json\"\n\n{body}"
         );
+        Proxy::start_in(dir, text).await
+    }
+
+    /// Stops this proxy and starts a new one with the same configuration and store, its
+    /// admin listener on the same port (so redirect URIs, which name it, stay the same).
+    pub async fn restart(mut self) -> Proxy {
+        self.halt().await;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        let text = self.text.replacen(
+            "admin_listen = \"127.0.0.1:0\"",
+            &format!("admin_listen = \"{}\"", self.admin),
+            1,
+        );
+        Proxy::start_in(dir, text).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, text: String) -> Proxy {
         let path: PathBuf = dir.path().join("proxy.toml");
-        std::fs::write(&path, text).expect("write config");
+        std::fs::write(&path, &text).expect("write config");
         let config = token_sidecar::config::load(&path).expect("valid config");
         let (tx, rx) = oneshot::channel::<()>();
         let running = token_sidecar::run(config, async {
@@ -81,6 +99,7 @@ impl Proxy {
         .await
         .expect("proxy starts");
         Proxy {
+            text,
             addr: running.proxy_addr,
             admin: running.admin_addr,
             http: reqwest::Client::builder().no_proxy().build().expect("client"),
@@ -121,6 +140,44 @@ impl Proxy {
             .and_then(|v| v.parse().ok())
     }
 
+    /// Logs `user` in at `provider` the way a browser would: the login redirect, the
+    /// platform's authorize page (the fake approves), then the callback. Returns the callback
+    /// page's answer.
+    pub async fn login(&self, fake: &FakePlatform, provider: &str, user: &str) -> reqwest::Response {
+        let start = self.admin_url(&format!("/oauth/{provider}/login?user={user}"));
+        let resp = self.no_redirect().get(start).send().await.expect("login answers");
+        assert_eq!(resp.status(), 302, "login redirects: {:?}", resp.text().await);
+        let location = resp.headers()["location"].to_str().expect("location").to_string();
+        let callback = fake
+            .follow_authorize(&location)
+            .await
+            .expect("the platform approves");
+        self.no_redirect()
+            .get(callback)
+            .send()
+            .await
+            .expect("callback answers")
+    }
+
+    pub fn no_redirect(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// `GET /admin/tokens`.
+    pub async fn tokens(&self) -> serde_json::Value {
+        let resp = self
+            .http
+            .get(self.admin_url("/admin/tokens"))
+            .send()
+            .await
+            .expect("admin/tokens");
+        resp.json().await.expect("JSON")
+    }
+
     /// Waits until `/readyz` answers 200; panics after `WAIT`.
     pub async fn ready(&self) {
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -145,6 +202,10 @@ impl Proxy {
 
     /// Stops the proxy and waits for it to finish.
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    async fn halt(&mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
