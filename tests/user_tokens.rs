@@ -428,3 +428,29 @@ async fn the_status_page_lists_providers_tokens_and_connect_links() {
     assert!(!page.contains(access));
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn the_tokens_command_lists_stored_tokens_without_values() {
+    let (fake, _up, proxy) = setup(Kind::Twitch).await;
+    assert_eq!(proxy.login(&fake, "p", "alice").await.status(), 200);
+    let config = proxy.dir.path().join("proxy.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_token-sidecar"))
+        .arg("tokens")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("run tokens");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("alice") && text.contains("user") && text.contains("valid"),
+        "{text}"
+    );
+    let store = std::fs::read_to_string(proxy.dir.path().join("tokens.json")).unwrap();
+    let stored: serde_json::Value = serde_json::from_str(&store).unwrap();
+    for key in ["access_token", "refresh_token"] {
+        let value = stored["tokens"][0][key].as_str().unwrap();
+        assert!(!text.contains(value), "{key} printed");
+    }
+    proxy.stop().await;
+}
