@@ -7,6 +7,18 @@ use http::{header, HeaderValue, Response, StatusCode};
 use serde_json::{json, Map, Value};
 
 use crate::oauth::TokenError;
+use crate::proxy::body::BodyTooLarge;
+
+fn caused_by<E: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err.is::<E>() {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -33,6 +45,10 @@ pub enum ProxyError {
     },
     #[error("the upstream did not answer in time")]
     UpstreamTimeout,
+    #[error("the request body is larger than this route accepts")]
+    PayloadTooLarge,
+    #[error("too many requests are in flight; try again shortly")]
+    Overloaded,
 }
 
 impl ProxyError {
@@ -43,6 +59,8 @@ impl ProxyError {
             ProxyError::TokenUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -53,6 +71,30 @@ impl ProxyError {
             ProxyError::TokenUnavailable { .. } => "token_unavailable",
             ProxyError::UpstreamUnavailable { .. } => "upstream_unavailable",
             ProxyError::UpstreamTimeout => "upstream_timeout",
+            ProxyError::PayloadTooLarge => "payload_too_large",
+            ProxyError::Overloaded => "overloaded",
+        }
+    }
+
+    /// Classifies a failed upstream call: our own body limit, a connection never made, or
+    /// one that broke.
+    pub fn upstream(e: hyper_util::client::legacy::Error) -> Self {
+        if caused_by::<BodyTooLarge>(&e) {
+            return ProxyError::PayloadTooLarge;
+        }
+        let reason = if e.is_connect() { "connect" } else { "reset" };
+        ProxyError::UpstreamUnavailable {
+            reason,
+            source: Box::new(e),
+        }
+    }
+
+    /// A client body that could not be read.
+    pub fn body(e: &hyper::Error) -> Self {
+        if caused_by::<BodyTooLarge>(e) {
+            ProxyError::PayloadTooLarge
+        } else {
+            ProxyError::BadRequest("the request body could not be read")
         }
     }
 

@@ -15,6 +15,7 @@ pub mod snapshot;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -35,6 +36,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Logins between their redirect and their callback; they outlive reloads.
     pub pending: PendingLogins,
+    /// Requests being served by the proxy listener, against `max_concurrent_requests`.
+    pub active: AtomicUsize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +84,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
     let server = config.server.clone();
-    let grace = server.shutdown_grace;
+    let limits = server::Limits {
+        max_header_bytes: server.max_header_bytes,
+        header_read_timeout: server.header_read_timeout,
+        grace: server.shutdown_grace,
+    };
     let proxy = bind("server.listen", server.listen).await?;
     let admin = bind("server.admin_listen", server.admin_listen).await?;
     let health = match server.health_listen {
@@ -112,6 +119,7 @@ pub async fn run(
         snapshot: ArcSwap::from_pointee(snapshot),
         metrics,
         pending: PendingLogins::default(),
+        active: AtomicUsize::new(0),
     });
 
     shared.snapshot.load().start();
@@ -127,13 +135,13 @@ pub async fn run(
         proxy,
         move |req| proxy::handle(Arc::clone(&s), req),
         stop_rx.clone(),
-        grace,
+        limits,
     ));
     for (listener, surface) in [(Some(admin), Surface::Admin), (health, Surface::Health)] {
         let Some(listener) = listener else { continue };
         let s = Arc::clone(&shared);
         let handler = move |req| admin::handle(Arc::clone(&s), surface, req);
-        servers.spawn(server::serve(listener, handler, stop_rx.clone(), grace));
+        servers.spawn(server::serve(listener, handler, stop_rx.clone(), limits));
     }
     tracing::info!(%proxy_addr, %admin_addr, health_addr = ?health_addr, "token-sidecar listening");
     Ok(Running {

@@ -2,7 +2,8 @@
 //! one), so each `run` — and each test — has its own. Names and labels are SPEC.md's.
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 pub struct Metrics {
@@ -14,6 +15,10 @@ pub struct Metrics {
     pub unauthorized_retries: IntCounterVec,
     pub token_requests: IntCounterVec,
     pub token_expiry: GaugeVec,
+    pub ratelimit_remaining: IntGaugeVec,
+    pub ratelimit_reset: IntGaugeVec,
+    pub config_generation: IntGauge,
+    pub config_reloads: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -78,6 +83,32 @@ impl Metrics {
                 &["provider", "subject"],
             )
             .expect("static metric definition"),
+            ratelimit_remaining: IntGaugeVec::new(
+                Opts::new(
+                    "token_sidecar_ratelimit_remaining",
+                    "The upstream's Ratelimit-Remaining on the route's latest answer that carried it.",
+                ),
+                &["route"],
+            )
+            .expect("static metric definition"),
+            ratelimit_reset: IntGaugeVec::new(
+                Opts::new(
+                    "token_sidecar_ratelimit_reset_timestamp_seconds",
+                    "The upstream's Ratelimit-Reset (Unix time) on the route's latest answer that carried it.",
+                ),
+                &["route"],
+            )
+            .expect("static metric definition"),
+            config_generation: IntGauge::new(
+                "token_sidecar_config_generation",
+                "Which configuration is live: 1 at start, one more for each successful reload.",
+            )
+            .expect("static metric definition"),
+            config_reloads: IntCounterVec::new(
+                Opts::new("token_sidecar_config_reloads_total", "Configuration reloads, by result."),
+                &["result"],
+            )
+            .expect("static metric definition"),
             registry,
         };
         for c in [
@@ -88,6 +119,10 @@ impl Metrics {
             Box::new(m.unauthorized_retries.clone()),
             Box::new(m.token_requests.clone()),
             Box::new(m.token_expiry.clone()),
+            Box::new(m.ratelimit_remaining.clone()),
+            Box::new(m.ratelimit_reset.clone()),
+            Box::new(m.config_generation.clone()),
+            Box::new(m.config_reloads.clone()),
         ] {
             m.registry.register(c).expect("each metric is registered once");
         }

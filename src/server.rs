@@ -15,13 +15,21 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// Limits on what a client may send before its request is handled, and the shutdown grace.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_header_bytes: usize,
+    pub header_read_timeout: Duration,
+    pub grace: Duration,
+}
+
 /// Serves `handler` on `listener` until `stop` turns true, then waits up to `grace` for the
 /// connections under way.
 pub async fn serve<H, F, B>(
     listener: TcpListener,
     handler: H,
     mut stop: watch::Receiver<bool>,
-    grace: Duration,
+    limits: Limits,
 ) where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
@@ -29,10 +37,16 @@ pub async fn serve<H, F, B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Slow or oversized request heads are cut off before they hold a connection for long.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
     loop {
         let accepted = tokio::select! {
@@ -59,10 +73,10 @@ pub async fn serve<H, F, B>(
         });
     }
     drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-        tracing::warn!(
-            ?grace,
-            "in-flight requests did not finish within the shutdown grace"
-        );
+    if tokio::time::timeout(limits.grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?limits.grace, "in-flight requests did not finish within the shutdown grace");
     }
 }

@@ -133,11 +133,14 @@ impl Snapshot {
                 headers,
                 injected,
                 timeout: rc.request_timeout,
+                max_body_bytes: rc.max_body_bytes,
                 client,
                 metrics: RouteMetrics {
                     duration: metrics.request_duration.with_label_values(&label),
                     in_flight: metrics.in_flight.with_label_values(&label),
                     unauthorized_retries: metrics.unauthorized_retries.with_label_values(&label),
+                    ratelimit_remaining: metrics.ratelimit_remaining.clone(),
+                    ratelimit_reset: metrics.ratelimit_reset.clone(),
                 },
             }));
         }

@@ -9,7 +9,7 @@ use super::html::{escape, outcome, query_value};
 use super::AdminBody;
 use crate::oauth::login::{self, LoginError, StateRefusal};
 use crate::oauth::Provider;
-use crate::proxy::forward::valid_user;
+use crate::proxy::token::valid_user;
 use crate::secret::AuthorizationCode;
 use crate::Shared;
 

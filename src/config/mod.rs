@@ -31,6 +31,9 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_RETRY_BUFFER: usize = 64 * 1024;
 pub const DEFAULT_STORE_PATH: &str = "tokens.json";
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -78,6 +81,9 @@ pub struct Server {
     pub request_timeout: Duration,
     pub retry_buffer: usize,
     pub log_format: LogFormat,
+    pub max_header_bytes: usize,
+    pub header_read_timeout: Duration,
+    pub max_concurrent_requests: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -135,4 +141,5 @@ pub struct RouteConfig {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub request_timeout: Duration,
     pub ca_file: Option<PathBuf>,
+    pub max_body_bytes: Option<u64>,
 }

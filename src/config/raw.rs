@@ -55,6 +55,15 @@ pub struct RawServer {
     /// "text" or "json".
     #[serde(default, deserialize_with = "lenient")]
     pub log_format: Option<String>,
+    /// Largest request head (request line and headers) a client may send, in bytes.
+    #[serde(default)]
+    pub max_header_bytes: Option<u64>,
+    /// How long a client may take to send its request head.
+    #[serde(default, deserialize_with = "lenient")]
+    pub header_read_timeout: Option<String>,
+    /// Requests served at once by the proxy listener; more get 503.
+    #[serde(default)]
+    pub max_concurrent_requests: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +148,9 @@ pub struct RawRoute {
     /// Extra trusted roots (PEM) for this upstream.
     #[serde(default, deserialize_with = "lenient")]
     pub ca_file: Option<String>,
+    /// Largest request body accepted on this route, in bytes (413 beyond).
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
 }
 
 /// Environment variables arrive typed by figment's guess (`TOKEN_SIDECAR_..._CLIENT_ID=12345`

@@ -141,5 +141,6 @@ pub(super) fn route(
         headers,
         request_timeout,
         ca_file: rr.ca_file.as_deref().map(|f| resolve(base, f)),
+        max_body_bytes: rr.max_body_bytes,
     })
 }

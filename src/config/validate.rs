@@ -85,6 +85,36 @@ fn server(raw: &RawConfig, p: &mut Problems) -> Server {
             LogFormat::Text
         }
     };
+    let admin_token_set = s.admin_token.as_deref().is_some_and(|t| !t.is_empty());
+    if !admin_listen.ip().is_loopback() && !admin_token_set {
+        p.add(
+            "server.admin_token",
+            format!(
+                "is required because admin_listen {admin_listen} is not a loopback address: the admin \
+                 listener hands out logins and token state. Set admin_token, or keep admin_listen on \
+                 127.0.0.1 and use health_listen for probes and metrics"
+            ),
+        );
+    }
+    let max_header_bytes = match s.max_header_bytes {
+        None => DEFAULT_MAX_HEADER_BYTES,
+        Some(n) if n >= 8192 => usize::try_from(n).unwrap_or(usize::MAX),
+        Some(n) => {
+            p.add(
+                "server.max_header_bytes",
+                format!("{n} is too small; give at least 8192"),
+            );
+            DEFAULT_MAX_HEADER_BYTES
+        }
+    };
+    let max_concurrent_requests = match s.max_concurrent_requests {
+        None => DEFAULT_MAX_CONCURRENT_REQUESTS,
+        Some(0) => {
+            p.add("server.max_concurrent_requests", "must be at least 1");
+            DEFAULT_MAX_CONCURRENT_REQUESTS
+        }
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+    };
     let retry_buffer = match s.retry_buffer {
         None => DEFAULT_RETRY_BUFFER,
         Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
@@ -113,6 +143,13 @@ fn server(raw: &RawConfig, p: &mut Problems) -> Server {
         ),
         retry_buffer,
         log_format,
+        max_header_bytes,
+        header_read_timeout: p.duration(
+            "server.header_read_timeout",
+            s.header_read_timeout.as_deref(),
+            DEFAULT_HEADER_READ_TIMEOUT,
+        ),
+        max_concurrent_requests,
     }
 }
 

@@ -14,6 +14,11 @@ use tokio::sync::oneshot;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A request body went past its route's `max_body_bytes` while streaming.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body is larger than the route allows")]
+pub struct BodyTooLarge;
+
 /// What goes upstream: the client's body (kept on the side while it fits), or a replay.
 pub enum ProxyBody {
     Empty,
@@ -26,6 +31,8 @@ pub struct Tee {
     kept: Option<Vec<Bytes>>,
     kept_len: usize,
     limit: usize,
+    seen: u64,
+    max: Option<u64>,
     done: Option<oneshot::Sender<Vec<Bytes>>>,
 }
 
@@ -37,7 +44,11 @@ impl ProxyBody {
     /// replay, when it can be kept. A body whose declared length fits in `limit` is read
     /// first, so it can be replayed even if the upstream refuses it before reading it all;
     /// any other body streams, and is kept on the side only while it fits.
-    pub async fn prepare(inner: Incoming, limit: usize) -> Result<(ProxyBody, Kept), hyper::Error> {
+    pub async fn prepare(
+        inner: Incoming,
+        limit: usize,
+        max: Option<u64>,
+    ) -> Result<(ProxyBody, Kept), hyper::Error> {
         let (tx, rx) = oneshot::channel();
         if inner.is_end_stream() {
             let _ = tx.send(Vec::new());
@@ -53,6 +64,8 @@ impl ProxyBody {
             kept: Some(Vec::new()),
             kept_len: 0,
             limit,
+            seen: 0,
+            max,
             done: Some(tx),
         };
         Ok((ProxyBody::Streaming(tee), rx))
@@ -101,6 +114,13 @@ impl Body for ProxyBody {
             ProxyBody::Streaming(tee) => match Pin::new(&mut tee.inner).poll_frame(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        tee.seen += data.len() as u64;
+                        if tee.max.is_some_and(|max| tee.seen > max) {
+                            tee.kept = None;
+                            return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
+                        }
+                    }
                     match frame.data_ref() {
                         Some(data) => tee.keep(data),
                         // Trailers are not kept; such a request is not replayed.
@@ -161,6 +181,10 @@ impl ResponseBody {
             inner: Inner::Upstream(body),
             _in_flight: Some(in_flight),
         }
+    }
+
+    pub fn empty() -> Self {
+        ResponseBody::local(Bytes::new())
     }
 
     pub fn local(bytes: Bytes) -> Self {

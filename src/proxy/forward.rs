@@ -2,23 +2,21 @@
 //! stream upstream, and on a 401 refresh the token and replay the kept request once.
 
 use std::convert::Infallible;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{header, HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 
 use super::body::{InFlight, ProxyBody, ResponseBody};
-use super::headers::{strip_hop_by_hop, strip_injected};
+use super::headers::{is_upgrade, strip_hop_by_hop, strip_injected};
 use super::route::{escapes, match_prefix, rewrite, Route};
-use crate::config::TokenSpec;
+use super::token::{token_cell, unavailable, TOKEN_USER};
+use super::upgrade;
 use crate::error::ProxyError;
-use crate::oauth::{Status, TokenCell, TokenError, TokenKind, APP_SUBJECT};
 use crate::snapshot::Snapshot;
 use crate::Shared;
-
-/// Names the user of a user route that has no fixed user; never forwarded.
-pub const TOKEN_USER: &str = "x-token-user";
 
 pub async fn handle(
     shared: Arc<Shared>,
@@ -27,12 +25,18 @@ pub async fn handle(
     let started = Instant::now();
     let snapshot = shared.snapshot.load_full();
     let method = method_label(req.method());
-    let resp = match select(&snapshot, &req) {
+    let admitted = Admission::enter(&shared, snapshot.config.server.max_concurrent_requests);
+    let selected = match admitted {
+        Some(_) => select(&snapshot, &req),
+        None => Err(ProxyError::Overloaded),
+    };
+    let resp = match selected {
         Err(e) => {
+            let status = e.status();
             shared
                 .metrics
                 .requests
-                .with_label_values(&["none", method, e.status().as_str()])
+                .with_label_values(&["none", method, status.as_str()])
                 .inc();
             e.into_response()
         }
@@ -54,15 +58,34 @@ pub async fn handle(
                 }
             };
             route.metrics.duration.observe(started.elapsed().as_secs_f64());
+            let status = resp.status();
             shared
                 .metrics
                 .requests
-                .with_label_values(&[&route.prefix, method, resp.status().as_str()])
+                .with_label_values(&[&route.prefix, method, status.as_str()])
                 .inc();
             resp
         }
     };
+    drop(admitted);
     Ok(resp)
+}
+
+/// Counts a request against `max_concurrent_requests` for as long as it is held.
+struct Admission<'a>(&'a Shared);
+
+impl<'a> Admission<'a> {
+    fn enter(shared: &'a Shared, max: usize) -> Option<Self> {
+        let before = shared.active.fetch_add(1, Ordering::AcqRel);
+        let admitted = Admission(shared);
+        (before < max).then_some(admitted)
+    }
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Refuses what a reverse proxy must never serve, then finds the route.
@@ -94,9 +117,16 @@ fn select(snapshot: &Snapshot, req: &Request<Incoming>) -> Result<Arc<Route>, Pr
 async fn forward(
     snapshot: &Snapshot,
     route: &Arc<Route>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     in_flight: InFlight,
 ) -> Result<Response<ResponseBody>, ProxyError> {
+    if let (Some(max), Some(len)) = (route.max_body_bytes, declared_length(req.headers())) {
+        if len > max {
+            return Err(ProxyError::PayloadTooLarge);
+        }
+    }
+    let upgrading = is_upgrade(req.headers());
+    let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     let cell = token_cell(snapshot, route, &parts.headers)?;
     let client = &route.provider.client;
@@ -108,21 +138,19 @@ async fn forward(
     let rest = match_prefix(&route.prefix, parts.uri.path()).unwrap_or("");
     let target = rewrite(&route.base_path, rest, parts.uri.query())
         .map_err(|_| ProxyError::BadRequest("the request target cannot be rewritten"))?;
-    parts.uri = Uri::from_parts({
-        let mut u = http::uri::Parts::default();
-        u.scheme = Some(route.scheme.clone());
-        u.authority = Some(route.authority.clone());
-        u.path_and_query = Some(target);
-        u
-    })
-    .map_err(|_| ProxyError::BadRequest("the request target cannot be rewritten"))?;
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(route.scheme.clone());
+    uri.authority = Some(route.authority.clone());
+    uri.path_and_query = Some(target);
+    parts.uri =
+        Uri::from_parts(uri).map_err(|_| ProxyError::BadRequest("the request target cannot be rewritten"))?;
     // The upstream connection decides the version (HTTP/2 when ALPN agrees).
     parts.version = Version::HTTP_11;
-    prepare_headers(&mut parts.headers, route);
+    prepare_headers(&mut parts.headers, route, upgrading);
     let retry_buffer = snapshot.config.server.retry_buffer;
-    let (body, kept) = ProxyBody::prepare(body, retry_buffer)
+    let (body, kept) = ProxyBody::prepare(body, retry_buffer, route.max_body_bytes)
         .await
-        .map_err(|_| ProxyError::BadRequest("the request body could not be read"))?;
+        .map_err(|e| ProxyError::body(&e))?;
     let replay = (parts.method.clone(), parts.uri.clone(), parts.headers.clone());
     parts
         .headers
@@ -135,7 +163,7 @@ async fn forward(
         let fresh = cell.refresh(client, Some(token.generation), true).await;
         let mut kept = kept;
         match (fresh, kept.try_recv()) {
-            (Ok(fresh), Ok(chunks)) => {
+            (Ok(fresh), Ok(chunks)) if !upgrading => {
                 route.metrics.unauthorized_retries.inc();
                 let (method, uri, mut headers) = replay;
                 headers.insert(header::AUTHORIZATION, fresh.authorization.clone());
@@ -147,15 +175,33 @@ async fn forward(
                 resp = send(route, again).await?;
             }
             (Err(e), _) => tracing::warn!(route = %route.prefix, error = %e, "refresh after 401 failed"),
-            (Ok(_), Err(_)) => tracing::debug!(route = %route.prefix, "401 with a body too large to replay"),
+            _ => tracing::debug!(route = %route.prefix, "a 401 to a request that cannot be replayed"),
         }
+    }
+    route.observe_rate_limit(resp.headers());
+    if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_upgrade)) = (resp.status(), client_upgrade) {
+        let upstream_upgrade = hyper::upgrade::on(&mut resp);
+        tokio::spawn(upgrade::tunnel(
+            client_upgrade,
+            upstream_upgrade,
+            in_flight,
+            route.prefix.clone(),
+        ));
+        return Ok(resp.map(|_| ResponseBody::empty()));
     }
     strip_hop_by_hop(resp.headers_mut(), false);
     Ok(resp.map(|b| ResponseBody::upstream(b, in_flight)))
 }
 
-fn prepare_headers(headers: &mut HeaderMap, route: &Route) {
-    strip_hop_by_hop(headers, false);
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+fn prepare_headers(headers: &mut HeaderMap, route: &Route, upgrading: bool) {
+    strip_hop_by_hop(headers, upgrading);
+    if upgrading {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
     strip_injected(headers, &route.injected);
     headers.remove(TOKEN_USER);
     headers.insert(header::HOST, route.host.clone());
@@ -167,66 +213,8 @@ fn prepare_headers(headers: &mut HeaderMap, route: &Route) {
 async fn send(route: &Route, req: Request<ProxyBody>) -> Result<Response<Incoming>, ProxyError> {
     match tokio::time::timeout(route.timeout, route.client.request(req)).await {
         Err(_) => Err(ProxyError::UpstreamTimeout),
-        Ok(Err(e)) => Err(ProxyError::UpstreamUnavailable {
-            reason: if e.is_connect() { "connect" } else { "reset" },
-            source: Box::new(e),
-        }),
+        Ok(Err(e)) => Err(ProxyError::upstream(e)),
         Ok(Ok(resp)) => Ok(resp),
-    }
-}
-
-/// The token slot this request draws from: the app token, the route's fixed user's, or the
-/// one `x-token-user` names.
-fn token_cell(snapshot: &Snapshot, route: &Route, headers: &HeaderMap) -> Result<Arc<TokenCell>, ProxyError> {
-    let provider = &route.provider;
-    let user = match &route.token {
-        TokenSpec::App => {
-            return provider
-                .app
-                .clone()
-                .ok_or_else(|| missing(snapshot, provider.name(), APP_SUBJECT, false));
-        }
-        TokenSpec::User(Some(user)) => user.as_str(),
-        TokenSpec::User(None) => {
-            let value = headers.get(TOKEN_USER).ok_or(ProxyError::BadRequest(
-                "this route serves user tokens: name the user in x-token-user",
-            ))?;
-            value
-                .to_str()
-                .ok()
-                .filter(|u| valid_user(u))
-                .ok_or(ProxyError::BadRequest(
-                    "x-token-user must be 1 to 128 visible ASCII characters",
-                ))?
-        }
-    };
-    provider
-        .user(user)
-        .ok_or_else(|| missing(snapshot, provider.name(), user, true))
-}
-
-pub fn valid_user(u: &str) -> bool {
-    !u.is_empty() && u.len() <= 128 && u.bytes().all(|b| b.is_ascii_graphic())
-}
-
-fn missing(snapshot: &Snapshot, provider: &str, subject: &str, user: bool) -> ProxyError {
-    ProxyError::TokenUnavailable {
-        provider: provider.to_string(),
-        subject: subject.to_string(),
-        login_url: user.then(|| snapshot.login_url(provider, subject)),
-        needs_login: user,
-        cause: None,
-    }
-}
-
-fn unavailable(snapshot: &Snapshot, cell: &TokenCell, e: TokenError) -> ProxyError {
-    let user = cell.kind == TokenKind::User;
-    ProxyError::TokenUnavailable {
-        provider: cell.provider.clone(),
-        subject: cell.subject.clone(),
-        login_url: user.then(|| snapshot.login_url(&cell.provider, &cell.subject)),
-        needs_login: cell.status() == Status::NeedsLogin,
-        cause: Some(e),
     }
 }
 

@@ -39,6 +39,17 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
+/// Whether the request asks to switch protocols (`Connection: upgrade` with `Upgrade`).
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
 /// Removes whatever the client sent for each header in `injected`.
 pub fn strip_injected<'a>(headers: &mut HeaderMap, injected: impl IntoIterator<Item = &'a HeaderName>) {
     for name in injected {

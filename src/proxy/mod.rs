@@ -4,6 +4,9 @@ pub mod body;
 pub mod forward;
 pub mod headers;
 pub mod route;
+pub mod token;
+mod upgrade;
 pub mod upstream;
 
-pub use forward::{handle, TOKEN_USER};
+pub use forward::handle;
+pub use token::TOKEN_USER;

@@ -1,0 +1,74 @@
+//! Which token a request gets: the route's app token, its fixed user's, or the one the
+//! `x-token-user` header names; and the 503s when there is none to give.
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+
+use super::route::Route;
+use crate::config::TokenSpec;
+use crate::error::ProxyError;
+use crate::oauth::{Status, TokenCell, TokenError, TokenKind, APP_SUBJECT};
+use crate::snapshot::Snapshot;
+
+/// Names the user of a user route that has no fixed user; never forwarded.
+pub const TOKEN_USER: &str = "x-token-user";
+
+/// The token slot this request draws from: the app token, the route's fixed user's, or the
+/// one `x-token-user` names.
+pub fn token_cell(
+    snapshot: &Snapshot,
+    route: &Route,
+    headers: &HeaderMap,
+) -> Result<Arc<TokenCell>, ProxyError> {
+    let provider = &route.provider;
+    let user = match &route.token {
+        TokenSpec::App => {
+            return provider
+                .app
+                .clone()
+                .ok_or_else(|| missing(snapshot, provider.name(), APP_SUBJECT, false));
+        }
+        TokenSpec::User(Some(user)) => user.as_str(),
+        TokenSpec::User(None) => {
+            let value = headers.get(TOKEN_USER).ok_or(ProxyError::BadRequest(
+                "this route serves user tokens: name the user in x-token-user",
+            ))?;
+            value
+                .to_str()
+                .ok()
+                .filter(|u| valid_user(u))
+                .ok_or(ProxyError::BadRequest(
+                    "x-token-user must be 1 to 128 visible ASCII characters",
+                ))?
+        }
+    };
+    provider
+        .user(user)
+        .ok_or_else(|| missing(snapshot, provider.name(), user, true))
+}
+
+pub fn valid_user(u: &str) -> bool {
+    !u.is_empty() && u.len() <= 128 && u.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn missing(snapshot: &Snapshot, provider: &str, subject: &str, user: bool) -> ProxyError {
+    ProxyError::TokenUnavailable {
+        provider: provider.to_string(),
+        subject: subject.to_string(),
+        login_url: user.then(|| snapshot.login_url(provider, subject)),
+        needs_login: user,
+        cause: None,
+    }
+}
+
+pub fn unavailable(snapshot: &Snapshot, cell: &TokenCell, e: TokenError) -> ProxyError {
+    let user = cell.kind == TokenKind::User;
+    ProxyError::TokenUnavailable {
+        provider: cell.provider.clone(),
+        subject: cell.subject.clone(),
+        login_url: user.then(|| snapshot.login_url(&cell.provider, &cell.subject)),
+        needs_login: cell.status() == Status::NeedsLogin,
+        cause: Some(e),
+    }
+}
