@@ -215,3 +215,27 @@ fn bad_usage_exits_2() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn an_admin_listener_off_loopback_needs_an_admin_token() {
+    assert_invalid(
+        "[server]\nadmin_listen = \"0.0.0.0:9090\"\n",
+        &["server.admin_token", "0.0.0.0:9090", "health_listen"],
+    );
+    let (out, all) = check("[server]\nadmin_listen = \"0.0.0.0:9090\"\nadmin_token = \"t0k3n-value\"\n");
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(!all.contains("t0k3n-value"));
+}
+
+#[test]
+fn limits_are_checked() {
+    assert_invalid("[server]\nmax_header_bytes = 100\n", &["server.max_header_bytes"]);
+    assert_invalid(
+        "[server]\nmax_concurrent_requests = 0\n",
+        &["server.max_concurrent_requests"],
+    );
+    assert_invalid(
+        "[server]\nheader_read_timeout = \"x\"\n",
+        &["server.header_read_timeout"],
+    );
+}
