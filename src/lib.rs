@@ -8,6 +8,7 @@ pub mod error;
 pub mod metrics;
 pub mod oauth;
 pub mod proxy;
+pub mod reload;
 pub mod report;
 pub mod secret;
 pub mod server;
@@ -15,12 +16,12 @@ pub mod snapshot;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::admin::Surface;
@@ -38,6 +39,12 @@ pub struct Shared {
     pub pending: PendingLogins,
     /// Requests being served by the proxy listener, against `max_concurrent_requests`.
     pub active: AtomicUsize,
+    /// The token store, shared by every snapshot.
+    pub store: Arc<dyn TokenStore>,
+    /// Which configuration is live: 1 at start, one more per successful reload.
+    pub generation: AtomicU64,
+    /// Wakes the reloader (SIGHUP).
+    pub reload: Arc<Notify>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,14 +120,19 @@ pub async fn run(
     let file_store = FileStore::open(&config.store.path)?;
     let stored = file_store.load()?;
     let store: Arc<dyn TokenStore> = file_store;
-    let snapshot = Snapshot::build(Arc::new(config), &metrics, &store)?;
+    let source = config.source.clone();
+    let snapshot = Snapshot::build(Arc::new(config), &metrics, &store, None)?;
     snapshot.restore(&stored);
     let shared = Arc::new(Shared {
         snapshot: ArcSwap::from_pointee(snapshot),
         metrics,
         pending: PendingLogins::default(),
         active: AtomicUsize::new(0),
+        store,
+        generation: AtomicU64::new(1),
+        reload: Arc::new(Notify::new()),
     });
+    shared.metrics.config_generation.set(1);
 
     shared.snapshot.load().start();
 
@@ -142,6 +154,10 @@ pub async fn run(
         let s = Arc::clone(&shared);
         let handler = move |req| admin::handle(Arc::clone(&s), surface, req);
         servers.spawn(server::serve(listener, handler, stop_rx.clone(), limits));
+    }
+    if let Some(path) = source {
+        let (s, trigger) = (Arc::clone(&shared), Arc::clone(&shared.reload));
+        servers.spawn(reload::watch(s, path, admin_addr, trigger, stop_rx.clone()));
     }
     tracing::info!(%proxy_addr, %admin_addr, health_addr = ?health_addr, "token-sidecar listening");
     Ok(Running {

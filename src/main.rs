@@ -52,6 +52,7 @@ fn serve(config: Config) -> ExitCode {
     runtime.block_on(async {
         match token_sidecar::run(config, shutdown_signal()).await {
             Ok(running) => {
+                reload_on_sighup(std::sync::Arc::clone(&running.shared.reload));
                 running.wait().await;
                 tracing::info!("stopped");
                 ExitCode::SUCCESS
@@ -85,6 +86,22 @@ async fn shutdown_signal() {
         tracing::warn!("second signal: exiting now");
         std::process::exit(1);
     });
+}
+
+/// SIGHUP asks for a reload of the configuration.
+fn reload_on_sighup(trigger: std::sync::Arc<tokio::sync::Notify>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            trigger.notify_one();
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = trigger;
 }
 
 #[cfg(unix)]

@@ -39,6 +39,7 @@ impl Snapshot {
         config: Arc<Config>,
         metrics: &Arc<Metrics>,
         store: &Arc<dyn TokenStore>,
+        previous: Option<&Snapshot>,
     ) -> Result<Snapshot, BuildError> {
         let mut providers = BTreeMap::new();
         for (name, pc) in &config.providers {
@@ -46,6 +47,13 @@ impl Snapshot {
                 .routes
                 .iter()
                 .any(|r| &r.provider == name && r.token == TokenSpec::App);
+            let kept = previous
+                .and_then(|s| s.providers.get(name))
+                .filter(|old| old.same_as(pc, &config.server, app));
+            if let Some(old) = kept {
+                providers.insert(name.clone(), Arc::clone(old));
+                continue;
+            }
             let provider = Provider::new(
                 Arc::clone(pc),
                 &config.server,
@@ -151,10 +159,12 @@ impl Snapshot {
         })
     }
 
-    /// Puts stored tokens back into the slots of the providers they belong to.
+    /// Puts stored tokens back into the slots of the providers they belong to (providers
+    /// already running, kept across a reload, hold them already).
     pub fn restore(&self, stored: &[StoredToken]) {
         for s in stored {
             match self.providers.get(&s.provider) {
+                Some(p) if p.is_started() => {}
                 Some(p) => p.restore(s),
                 None => {
                     tracing::info!(provider = %s.provider, subject = %s.subject, "stored token of an unconfigured provider ignored")
@@ -163,13 +173,10 @@ impl Snapshot {
         }
     }
 
-    /// Starts the refreshers of every provider.
+    /// Starts the refreshers of every provider (those already started are left as they are).
     pub fn start(&self) {
         for p in self.providers.values() {
             p.start();
-            if p.client.config.endpoints.validate.is_some() && p.kind() == crate::config::Kind::Twitch {
-                p.spawn(crate::oauth::validate::keep_validating(Arc::downgrade(p)));
-            }
         }
     }
 

@@ -45,5 +45,7 @@ pub fn load_from(path: &Path, env: Env) -> Result<Config, ConfigError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    validate(raw, base)
+    let mut config = validate(raw, base)?;
+    config.source = Some(path.to_path_buf());
+    Ok(config)
 }

@@ -41,6 +41,8 @@ pub struct Config {
     pub store: Store,
     pub providers: BTreeMap<String, Arc<ProviderConfig>>,
     pub routes: Vec<RouteConfig>,
+    /// The file it was read from, watched for live reload.
+    pub source: Option<PathBuf>,
 }
 
 impl Config {
@@ -99,7 +101,7 @@ pub enum ClientAuth {
     Basic,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
     pub authorize: Option<Url>,
     pub token: Url,
@@ -108,7 +110,7 @@ pub struct Endpoints {
     pub revoke: Option<Url>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderConfig {
     pub name: String,
     pub kind: Kind,

@@ -46,6 +46,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
             store,
             providers,
             routes,
+            source: None,
         })
     } else {
         Err(ConfigError::Invalid(p.0))

@@ -151,6 +151,9 @@ impl TokenCell {
         if let Some(t) = self.fresh().filter(newer) {
             return Ok(t);
         }
+        if self.is_retired() {
+            return Err(TokenError::Retired);
+        }
         if self.attempts.load(Ordering::Acquire) != seen_attempts {
             if let Some(e) = self.last_error() {
                 return Err(e);
@@ -248,5 +251,15 @@ impl TokenCell {
 
     pub fn is_retired(&self) -> bool {
         self.retired.load(Ordering::Acquire)
+    }
+
+    /// Stops all refreshing of this slot once the refresh under way (if any) has finished
+    /// and stored its answer, so that another slot can take over the grant from the store
+    /// without two of them rotating the same refresh token. The token keeps serving until
+    /// it expires.
+    pub async fn hand_over(&self) {
+        let _flight = self.refresh_lock.lock().await;
+        self.retired.store(true, Ordering::Release);
+        self.changed.notify_waiters();
     }
 }

@@ -24,6 +24,8 @@ pub struct PlatformClient {
     pub config: Arc<ProviderConfig>,
     pub http: reqwest::Client,
     pub store: Arc<dyn TokenStore>,
+    /// (connect, call) timeouts the HTTP client was built with.
+    pub timeouts: (Duration, Duration),
     metrics: Arc<Metrics>,
 }
 
@@ -64,6 +66,7 @@ impl PlatformClient {
             config,
             http,
             store,
+            timeouts: (connect_timeout, call_timeout),
             metrics,
         })
     }

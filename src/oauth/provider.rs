@@ -13,6 +13,7 @@ use super::client::{ClientBuildError, PlatformClient};
 use super::refresher::keep_fresh;
 use super::store::{StoredToken, TokenStore};
 use super::token::Token;
+use super::validate::keep_validating;
 use crate::config::{Kind, ProviderConfig, Server};
 use crate::metrics::Metrics;
 
@@ -83,8 +84,9 @@ impl Provider {
         }
     }
 
-    /// Starts keeping every token of this provider fresh. Needs a Tokio runtime.
-    pub fn start(&self) {
+    /// Starts keeping every token of this provider fresh (and, for Twitch, validated).
+    /// Idempotent; needs a Tokio runtime.
+    pub fn start(self: &Arc<Self>) {
         if self.started.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -93,6 +95,34 @@ impl Provider {
         }
         for cell in self.users.load().values() {
             self.spawn(keep_fresh(Arc::clone(cell), Arc::clone(&self.client)));
+        }
+        if self.kind() == Kind::Twitch && self.client.config.endpoints.validate.is_some() {
+            self.spawn(keep_validating(Arc::downgrade(self)));
+        }
+    }
+
+    pub fn is_started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+
+    /// Whether `config` would build this very provider (same credentials, endpoints and
+    /// settings), so a reload can keep it and its tokens as they are.
+    pub fn same_as(&self, config: &ProviderConfig, server: &Server, app: bool) -> bool {
+        *self.client.config == *config
+            && self.app.is_some() == app
+            && self.client.timeouts == (server.connect_timeout, server.request_timeout)
+    }
+
+    /// Stops this provider for good, after every refresh under way has stored its answer:
+    /// a reload's replacement then takes the grants over from the store.
+    pub async fn hand_over(&self) {
+        for cell in self.app.iter().cloned().chain(self.users()) {
+            cell.hand_over().await;
+        }
+        if let Ok(tasks) = self.tasks.lock() {
+            for t in tasks.iter() {
+                t.abort();
+            }
         }
     }
 

@@ -111,6 +111,34 @@ impl Proxy {
         }
     }
 
+    /// The configuration file the proxy was started with (and watches).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("proxy.toml")
+    }
+
+    pub fn config_text(&self) -> &str {
+        &self.text
+    }
+
+    /// Asks for a reload, as SIGHUP does.
+    pub fn trigger_reload(&self) {
+        if let Some(r) = &self.running {
+            r.shared.reload.notify_one();
+        }
+    }
+
+    /// Waits until `metric` reaches `value`; panics after `WAIT`.
+    pub async fn wait_metric(&self, series: &str, value: f64) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.metric(series).await != Some(value) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{series} never reached {value}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
