@@ -2,7 +2,6 @@
 //! provider), HTTP/2 when the upstream offers it by ALPN, and refusal of untrusted servers.
 
 mod harness;
-#[allow(dead_code, unused_imports)]
 mod support;
 
 use std::convert::Infallible;
