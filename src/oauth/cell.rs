@@ -12,7 +12,7 @@ use super::client::PlatformClient;
 use super::dialect::Grant;
 use super::error::TokenError;
 use super::schedule;
-use super::token::Token;
+use super::token::{unix, Token};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -192,28 +192,50 @@ impl TokenCell {
     }
 
     async fn obtain(&self, client: &PlatformClient) -> Result<Arc<Token>, TokenError> {
-        let sent = Instant::now();
-        let sent_wall = SystemTime::now();
-        let answer = match self.kind {
+        match self.kind {
             // App tokens are renewed by client credentials even where a refresh token came.
-            TokenKind::App => client.grant(Grant::ClientCredentials).await?,
-            TokenKind::User => {
-                let held = self.current.load_full();
-                let rt = held
-                    .as_ref()
-                    .and_then(|t| t.refresh.clone())
-                    .ok_or(TokenError::NeedsLogin)?;
-                let mut answer = client.grant(Grant::Refresh(&rt)).await?;
-                // A platform that does not rotate keeps the refresh token it was given.
-                answer.refresh = answer.refresh.or(Some(rt));
-                if answer.user_id.is_none() {
-                    answer.user_id = held.as_ref().and_then(|t| t.user_id.clone());
-                }
-                answer
+            TokenKind::App => {
+                let (sent, sent_wall) = (Instant::now(), SystemTime::now());
+                let answer = client.grant(Grant::ClientCredentials).await?;
+                let token = Token::from_answer(answer, sent, sent_wall, self.next_generation());
+                Ok(self.persist_and_install(client, token).await)
             }
-        };
+            TokenKind::User => self.obtain_user(client).await,
+        }
+    }
+
+    async fn obtain_user(&self, client: &PlatformClient) -> Result<Arc<Token>, TokenError> {
+        // The store's lock covers the platform call and the save of its answer.
+        let guard = client
+            .store
+            .lock_refresh(&self.provider, &self.subject)
+            .await
+            .map_err(|e| TokenError::Store(Arc::new(e)))?;
+        let held = self.current.load_full();
+        let held_issued = held.as_ref().map_or(0.0, |t| unix(t.expires_at - t.lifetime));
+        let newer = guard.latest.as_ref().filter(|l| l.issued_at > held_issued);
+        if let Some(token) = newer.and_then(|l| Token::from_stored(l, self.next_generation())) {
+            // Another holder of a shared store refreshed first: use its token.
+            let token = Arc::new(token);
+            self.install(Arc::clone(&token), Status::Valid);
+            client.observe_expiry(&self.subject, &token);
+            return Ok(token);
+        }
+        let rt = held
+            .as_ref()
+            .and_then(|t| t.refresh.clone())
+            .ok_or(TokenError::NeedsLogin)?;
+        let (sent, sent_wall) = (Instant::now(), SystemTime::now());
+        let mut answer = client.grant(Grant::Refresh(&rt)).await?;
+        // A platform that does not rotate keeps the refresh token it was given.
+        answer.refresh = answer.refresh.or(Some(rt));
+        if answer.user_id.is_none() {
+            answer.user_id = held.as_ref().and_then(|t| t.user_id.clone());
+        }
         let token = Token::from_answer(answer, sent, sent_wall, self.next_generation());
-        Ok(self.persist_and_install(client, token).await)
+        let token = self.persist_and_install(client, token).await;
+        drop(guard);
+        Ok(token)
     }
 
     pub fn next_generation(&self) -> u64 {

@@ -18,6 +18,8 @@ pub enum TokenError {
     Malformed(&'static str),
     #[error("the token needs a new login")]
     NeedsLogin,
+    #[error("the token store failed")]
+    Store(#[source] Arc<super::store::StoreError>),
     #[error("the token's provider was replaced by a configuration reload")]
     Retired,
     #[error("the last attempt failed; the next is due after a backoff")]

@@ -63,6 +63,19 @@ pub struct StoredToken {
     pub needs_login: bool,
 }
 
+/// Held for the whole of one refresh of a user token: the platform call and the save of
+/// its answer.
+#[derive(Default)]
+pub struct RefreshGuard {
+    /// The token as the store holds it now, if another holder (a replica sharing the store)
+    /// may have refreshed it since this process last looked.
+    pub latest: Option<StoredToken>,
+    /// Releases the lock when dropped.
+    pub release: Option<Box<dyn Send + Sync>>,
+}
+
+pub type LockFuture<'a> = Pin<Box<dyn Future<Output = Result<RefreshGuard, StoreError>> + Send + 'a>>;
+
 pub trait TokenStore: Send + Sync {
     /// Every stored token, once at start.
     fn load(&self) -> Result<Vec<StoredToken>, StoreError>;
@@ -71,6 +84,14 @@ pub trait TokenStore: Send + Sync {
     fn save(&self, token: StoredToken) -> StoreFuture<'_>;
     /// Durably removes the token of `provider`/`subject`, if there is one.
     fn remove<'a>(&'a self, provider: &'a str, subject: &'a str) -> StoreFuture<'a>;
+    /// Taken before refreshing a user token. A store shared by replicas (Redis) takes a
+    /// lock here, so only one replica rotates a refresh token at a time, and hands back the
+    /// token it holds, so a replica that lost the race uses the winner's token instead of
+    /// refreshing with a spent refresh token. One process owns the embedded store, and the
+    /// token's cell already serializes its refreshes, so by default there is nothing to do.
+    fn lock_refresh<'a>(&'a self, _provider: &'a str, _subject: &'a str) -> LockFuture<'a> {
+        Box::pin(async { Ok(RefreshGuard::default()) })
+    }
 }
 
 #[derive(Serialize, Deserialize, Default)]
