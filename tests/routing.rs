@@ -244,3 +244,34 @@ async fn user_routes_need_a_user() {
     assert_eq!(up.count(), 0);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn a_malformed_user_name_is_a_400() {
+    let fake = FakePlatform::start(Kind::Twitch).await;
+    let up = FakeUpstream::start().await;
+    let body = format!(
+        "{}{}",
+        provider("p", &fake),
+        route("/u", "p", &up.url(""), "token = \"user\"")
+    );
+    let proxy = Proxy::start("", &body).await;
+    for bad in ["a/b", "has space", "x?y", &"n".repeat(129)] {
+        let resp = proxy
+            .http
+            .get(proxy.url("/u/x"))
+            .header("x-token-user", bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{bad}");
+        assert_eq!(json(resp).await["error"], "bad_request");
+    }
+    let login = proxy
+        .http
+        .get(proxy.admin_url("/oauth/p/login?user=a%2Fb"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 400);
+    proxy.stop().await;
+}

@@ -48,7 +48,7 @@ pub async fn start(shared: &Shared, name: &str, query: Option<&str>) -> Response
             StatusCode::BAD_REQUEST,
             false,
             "Invalid user name",
-            "A user name is 1 to 128 visible ASCII characters, without spaces.",
+            "A user name is 1 to 128 letters, digits or <code>_ . @ : -</code>.",
             "Pick another name and connect again.",
         );
     }

@@ -39,7 +39,7 @@ pub fn token_cell(
                 .ok()
                 .filter(|u| valid_user(u))
                 .ok_or(ProxyError::BadRequest(
-                    "x-token-user must be 1 to 128 visible ASCII characters",
+                    "x-token-user must be 1 to 128 letters, digits or _ . @ : -",
                 ))?
         }
     };
@@ -48,8 +48,13 @@ pub fn token_cell(
         .ok_or_else(|| missing(snapshot, provider.name(), user, true))
 }
 
+/// A user name: 1 to 128 of letters, digits and `_ . @ : -`, so it is safe in a path
+/// segment, a query value and a log line as it is.
 pub fn valid_user(u: &str) -> bool {
-    !u.is_empty() && u.len() <= 128 && u.bytes().all(|b| b.is_ascii_graphic())
+    !u.is_empty()
+        && u.len() <= 128
+        && u.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b':' | b'-'))
 }
 
 fn missing(snapshot: &Snapshot, provider: &str, subject: &str, user: bool) -> ProxyError {
