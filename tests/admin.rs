@@ -3,19 +3,14 @@
 mod harness;
 mod support;
 
-use harness::{provider, route, Proxy};
+use harness::{provider, Proxy};
 use support::{FakePlatform, FakeUpstream, Kind};
 
 #[tokio::test]
 async fn healthz_readyz_and_every_metric() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     let up = FakeUpstream::start_checking(fake.clone()).await;
-    let body = format!(
-        "{}{}",
-        provider("twitch", &fake),
-        route("/twitch", "twitch", &up.url(""), "")
-    );
-    let proxy = Proxy::start("", &body).await;
+    let proxy = Proxy::with_route(&fake, "twitch", "", "/twitch", &up.url(""), "").await;
     let health = proxy.http.get(proxy.admin_url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     proxy.ready().await;

@@ -7,18 +7,13 @@ mod support;
 
 use std::time::Duration;
 
-use harness::{provider, route, Proxy, WAIT};
+use harness::{Proxy, WAIT};
 use support::{FakePlatform, FakeUpstream, Kind, CLIENT_ID, CLIENT_SECRET};
 
 async fn proxy_for(kind: Kind) -> (FakePlatform, FakeUpstream, Proxy) {
     let fake = FakePlatform::start(kind).await;
     let up = FakeUpstream::start_checking(fake.clone()).await;
-    let body = format!(
-        "{}{}",
-        provider("p", &fake),
-        route("/api", "p", &up.url("/base"), "")
-    );
-    let proxy = Proxy::start("", &body).await;
+    let proxy = Proxy::with_route(&fake, "p", "", "/api", &up.url("/base"), "").await;
     (fake, up, proxy)
 }
 
@@ -93,8 +88,7 @@ async fn hundreds_of_concurrent_first_requests_cause_one_token_request() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     fake.set_delay(Duration::from_millis(300));
     let up = FakeUpstream::start_checking(fake.clone()).await;
-    let body = format!("{}{}", provider("p", &fake), route("/api", "p", &up.url(""), ""));
-    let proxy = Proxy::start("", &body).await;
+    let proxy = Proxy::with_route(&fake, "p", "", "/api", &up.url(""), "").await;
     let mut tasks = Vec::new();
     for i in 0..300 {
         let http = proxy.http.clone();
@@ -117,8 +111,7 @@ async fn short_lived_tokens_under_steady_traffic_are_never_sent_expired() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     fake.set_expires_in(2);
     let up = FakeUpstream::start_checking(fake.clone()).await;
-    let body = format!("{}{}", provider("p", &fake), route("/api", "p", &up.url(""), ""));
-    let proxy = Proxy::start("", &body).await;
+    let proxy = Proxy::with_route(&fake, "p", "", "/api", &up.url(""), "").await;
     proxy.ready().await;
     let started = tokio::time::Instant::now();
     let mut sent = 0;
@@ -179,8 +172,7 @@ async fn an_upstream_401_refreshes_the_token_and_replays_the_request_once() {
 async fn a_body_too_large_to_keep_gets_the_401_and_the_next_request_the_new_token() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     let up = FakeUpstream::start_checking(fake.clone()).await;
-    let body = format!("{}{}", provider("p", &fake), route("/api", "p", &up.url(""), ""));
-    let proxy = Proxy::start("retry_buffer = 16", &body).await;
+    let proxy = Proxy::with_route(&fake, "p", "retry_buffer = 16", "/api", &up.url(""), "").await;
     proxy.ready().await;
     up.reject_next(1);
     let resp = proxy

@@ -16,7 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use harness::{provider, raw, route, Proxy, WAIT};
+use harness::{raw, Proxy, WAIT};
 use support::{FakePlatform, FakeUpstream, Kind};
 
 type Chunks = StreamBody<tokio_stream_shim::Receiver>;
@@ -76,12 +76,7 @@ async fn streaming_upstream() -> (SocketAddr, mpsc::Receiver<mpsc::Sender<Bytes>
 async fn server_sent_events_arrive_chunk_by_chunk() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     let (addr, mut feeds) = streaming_upstream().await;
-    let body = format!(
-        "{}{}",
-        provider("twitch", &fake),
-        route("/t", "twitch", &format!("http://{addr}"), "")
-    );
-    let proxy = Proxy::start("", &body).await;
+    let proxy = Proxy::with_route(&fake, "twitch", "", "/t", &format!("http://{addr}"), "").await;
     proxy.ready().await;
     let resp = proxy.get("/t/events").await;
     assert_eq!(resp.status(), 200);
@@ -139,12 +134,7 @@ impl BodyReader {
 async fn websocket_upgrades_pass_through_with_the_token_injected() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     let up = FakeUpstream::start_checking(fake.clone()).await;
-    let body = format!(
-        "{}{}",
-        provider("twitch", &fake),
-        route("/ws", "twitch", &up.url("/socket"), "")
-    );
-    let proxy = Proxy::start("", &body).await;
+    let proxy = Proxy::with_route(&fake, "twitch", "", "/ws", &up.url("/socket"), "").await;
     proxy.ready().await;
     let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
     s.write_all(
@@ -184,12 +174,15 @@ async fn websocket_upgrades_pass_through_with_the_token_injected() {
 async fn oversized_and_slow_request_heads_are_cut_off() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     let up = FakeUpstream::start().await;
-    let body = format!(
-        "{}{}",
-        provider("twitch", &fake),
-        route("/t", "twitch", &up.url(""), "")
-    );
-    let proxy = Proxy::start("max_header_bytes = 8192\nheader_read_timeout = \"300ms\"", &body).await;
+    let proxy = Proxy::with_route(
+        &fake,
+        "twitch",
+        "max_header_bytes = 8192\nheader_read_timeout = \"300ms\"",
+        "/t",
+        &up.url(""),
+        "",
+    )
+    .await;
     proxy.ready().await;
     let big = format!(
         "GET /t/x HTTP/1.1\r\nHost: x\r\nx-big: {}\r\n\r\n",
@@ -216,12 +209,15 @@ async fn concurrency_beyond_the_cap_gets_a_clear_503() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     let up = FakeUpstream::start().await;
     up.set_delay(Duration::from_millis(800));
-    let body = format!(
-        "{}{}",
-        provider("twitch", &fake),
-        route("/t", "twitch", &up.url(""), "")
-    );
-    let proxy = Proxy::start("max_concurrent_requests = 2", &body).await;
+    let proxy = Proxy::with_route(
+        &fake,
+        "twitch",
+        "max_concurrent_requests = 2",
+        "/t",
+        &up.url(""),
+        "",
+    )
+    .await;
     proxy.ready().await;
     let slow: Vec<_> = (0..2)
         .map(|_| {
@@ -245,12 +241,15 @@ async fn concurrency_beyond_the_cap_gets_a_clear_503() {
 async fn route_body_limits_answer_413() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     let up = FakeUpstream::start().await;
-    let body = format!(
-        "{}{}",
-        provider("twitch", &fake),
-        route("/t", "twitch", &up.url(""), "max_body_bytes = 1000")
-    );
-    let proxy = Proxy::start("retry_buffer = 100", &body).await;
+    let proxy = Proxy::with_route(
+        &fake,
+        "twitch",
+        "retry_buffer = 100",
+        "/t",
+        &up.url(""),
+        "max_body_bytes = 1000",
+    )
+    .await;
     proxy.ready().await;
     let resp = proxy
         .http
@@ -291,12 +290,7 @@ async fn a_429_passes_through_untouched() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     let up = FakeUpstream::start().await;
     up.set_response(429, r#"{"error":"Too Many Requests","status":429}"#);
-    let body = format!(
-        "{}{}",
-        provider("twitch", &fake),
-        route("/t", "twitch", &up.url(""), "")
-    );
-    let proxy = Proxy::start("", &body).await;
+    let proxy = Proxy::with_route(&fake, "twitch", "", "/t", &up.url(""), "").await;
     proxy.ready().await;
     let resp = proxy.get("/t/x").await;
     assert_eq!(resp.status(), 429);
@@ -312,12 +306,15 @@ async fn a_429_passes_through_untouched() {
 async fn the_health_listener_serves_only_health_and_metrics() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     let up = FakeUpstream::start().await;
-    let body = format!(
-        "{}{}",
-        provider("twitch", &fake),
-        route("/t", "twitch", &up.url(""), "")
-    );
-    let proxy = Proxy::start("health_listen = \"127.0.0.1:0\"", &body).await;
+    let proxy = Proxy::with_route(
+        &fake,
+        "twitch",
+        "health_listen = \"127.0.0.1:0\"",
+        "/t",
+        &up.url(""),
+        "",
+    )
+    .await;
     proxy.ready().await;
     let health = proxy.health.expect("health listener bound");
     for (path, status) in [
@@ -351,12 +348,7 @@ async fn an_upstream_that_resets_is_a_502() {
         }
     });
     let fake = FakePlatform::start(Kind::Twitch).await;
-    let body = format!(
-        "{}{}",
-        provider("twitch", &fake),
-        route("/t", "twitch", &format!("http://{addr}"), "")
-    );
-    let proxy = Proxy::start("", &body).await;
+    let proxy = Proxy::with_route(&fake, "twitch", "", "/t", &format!("http://{addr}"), "").await;
     proxy.ready().await;
     let resp = proxy.get("/t/x").await;
     assert_eq!(resp.status(), 502);

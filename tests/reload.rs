@@ -56,8 +56,7 @@ async fn a_changed_file_adds_a_route_and_keeps_tokens() {
 async fn an_invalid_change_keeps_the_old_configuration() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     let up = FakeUpstream::start().await;
-    let body = format!("{}{}", provider("tw", &fake), route("/a", "tw", &up.url(""), ""));
-    let proxy = Proxy::start("", &body).await;
+    let proxy = Proxy::with_route(&fake, "tw", "", "/a", &up.url(""), "").await;
     proxy.ready().await;
     let broken = format!(
         "{}\n[[routes]]\nprefix = \"/c\"\nprovider = \"nope\"\n",
@@ -109,12 +108,15 @@ async fn a_changed_client_secret_file_is_read_again() {
 async fn a_replaced_provider_hands_its_users_over_without_a_new_login() {
     let fake = FakePlatform::start(Kind::Blaze).await;
     let up = FakeUpstream::start_checking(fake.clone()).await;
-    let body = format!(
-        "{}{}",
-        provider("bz", &fake),
-        route("/u", "bz", &up.url(""), "token = \"user\"\nuser = \"alice\"")
-    );
-    let proxy = Proxy::start("", &body).await;
+    let proxy = Proxy::with_route(
+        &fake,
+        "bz",
+        "",
+        "/u",
+        &up.url(""),
+        "token = \"user\"\nuser = \"alice\"",
+    )
+    .await;
     assert_eq!(proxy.login(&fake, "bz", "alice").await.status(), 200);
     proxy.ready().await;
     // New scopes: the provider is rebuilt, its tokens come back from the store.

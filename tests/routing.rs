@@ -49,12 +49,15 @@ async fn longest_prefix_wins_at_segment_boundaries() {
 async fn headers_are_cleaned_and_injected() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     let up = FakeUpstream::start_checking(fake.clone()).await;
-    let body = format!(
-        "{}{}",
-        provider("p", &fake),
-        route("/t", "p", &up.url(""), "headers = { \"x-extra\" = \"set\" }"),
-    );
-    let proxy = Proxy::start("", &body).await;
+    let proxy = Proxy::with_route(
+        &fake,
+        "p",
+        "",
+        "/t",
+        &up.url(""),
+        "headers = { \"x-extra\" = \"set\" }",
+    )
+    .await;
     proxy.ready().await;
     let resp = proxy
         .http
@@ -92,8 +95,7 @@ async fn headers_are_cleaned_and_injected() {
 async fn large_bodies_stream_through_both_ways_intact() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     let up = FakeUpstream::start().await;
-    let body = format!("{}{}", provider("p", &fake), route("/t", "p", &up.url(""), ""));
-    let proxy = Proxy::start("", &body).await;
+    let proxy = Proxy::with_route(&fake, "p", "", "/t", &up.url(""), "").await;
     proxy.ready().await;
     let payload: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
     let resp = proxy
@@ -112,12 +114,7 @@ async fn large_bodies_stream_through_both_ways_intact() {
 async fn refuses_absolute_form_connect_and_dot_dot_escapes() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     let up = FakeUpstream::start().await;
-    let body = format!(
-        "{}{}",
-        provider("p", &fake),
-        route("/t", "p", &up.url("/api"), "")
-    );
-    let proxy = Proxy::start("", &body).await;
+    let proxy = Proxy::with_route(&fake, "p", "", "/t", &up.url("/api"), "").await;
     proxy.ready().await;
     let requests = [
         "GET http://example.com/t/x HTTP/1.1\r\nHost: example.com\r\n\r\n".to_string(),
@@ -145,12 +142,7 @@ async fn upstream_down_is_a_fast_502() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let body = format!(
-        "{}{}",
-        provider("p", &fake),
-        route("/t", "p", &format!("http://{closed}"), "")
-    );
-    let proxy = Proxy::start("", &body).await;
+    let proxy = Proxy::with_route(&fake, "p", "", "/t", &format!("http://{closed}"), "").await;
     proxy.ready().await;
     let resp = proxy.get("/t/x").await;
     assert_eq!(resp.status(), 502);
@@ -165,12 +157,7 @@ async fn a_slow_upstream_is_a_504_after_the_route_timeout() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     let up = FakeUpstream::start().await;
     up.set_delay(Duration::from_secs(3));
-    let body = format!(
-        "{}{}",
-        provider("p", &fake),
-        route("/t", "p", &up.url(""), "request_timeout = \"200ms\"")
-    );
-    let proxy = Proxy::start("", &body).await;
+    let proxy = Proxy::with_route(&fake, "p", "", "/t", &up.url(""), "request_timeout = \"200ms\"").await;
     proxy.ready().await;
     let started = std::time::Instant::now();
     let resp = proxy.get("/t/slow").await;
@@ -185,8 +172,7 @@ async fn no_token_is_a_503_token_unavailable() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     fake.set_failure(Failure::Status(500));
     let up = FakeUpstream::start().await;
-    let body = format!("{}{}", provider("p", &fake), route("/t", "p", &up.url(""), ""));
-    let proxy = Proxy::start("", &body).await;
+    let proxy = Proxy::with_route(&fake, "p", "", "/t", &up.url(""), "").await;
     let resp = proxy.get("/t/x").await;
     assert_eq!(resp.status(), 503);
     let body = json(resp).await;
@@ -249,12 +235,7 @@ async fn user_routes_need_a_user() {
 async fn a_malformed_user_name_is_a_400() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     let up = FakeUpstream::start().await;
-    let body = format!(
-        "{}{}",
-        provider("p", &fake),
-        route("/u", "p", &up.url(""), "token = \"user\"")
-    );
-    let proxy = Proxy::start("", &body).await;
+    let proxy = Proxy::with_route(&fake, "p", "", "/u", &up.url(""), "token = \"user\"").await;
     for bad in ["a/b", "has space", "x?y", &"n".repeat(129)] {
         let resp = proxy
             .http

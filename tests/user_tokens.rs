@@ -319,12 +319,7 @@ async fn user_tokens_refresh_on_schedule_and_after_a_401() {
 async fn firework_refreshes_an_idle_grant_before_its_refresh_token_lapses() {
     let fake = FakePlatform::start(Kind::Firework).await;
     fake.set_refresh_expires_in(3);
-    let body = format!(
-        "{}{}",
-        provider("fw", &fake),
-        route("/fw", "fw", "http://127.0.0.1:9/", "token = \"user\"")
-    );
-    let proxy = Proxy::start("", &body).await;
+    let proxy = Proxy::with_route(&fake, "fw", "", "/fw", "http://127.0.0.1:9/", "token = \"user\"").await;
     assert_eq!(proxy.login(&fake, "fw", "alice").await.status(), 200);
     // The access token lives 7200 s; only the refresh token's 3 s lifetime forces this.
     assert!(fake.wait_requests("refresh_token", 2, WAIT).await);

@@ -76,6 +76,20 @@ impl Proxy {
         Proxy::start_in(dir, text).await
     }
 
+    /// The proxy with one provider `name` on `fake` and one route `prefix` → `upstream`
+    /// (`extra`: more lines for the route), `server`: more lines for `[server]`.
+    pub async fn with_route(
+        fake: &FakePlatform,
+        name: &str,
+        server: &str,
+        prefix: &str,
+        upstream: &str,
+        extra: &str,
+    ) -> Proxy {
+        let body = format!("{}{}", provider(name, fake), route(prefix, name, upstream, extra));
+        Proxy::start(server, &body).await
+    }
+
     /// Stops this proxy and starts a new one with the same configuration and store, its
     /// admin listener on the same port (so redirect URIs, which name it, stay the same).
     pub async fn restart(mut self) -> Proxy {
