@@ -17,6 +17,7 @@ pub struct Metrics {
     pub token_expiry: GaugeVec,
     pub ratelimit_remaining: IntGaugeVec,
     pub ratelimit_reset: IntGaugeVec,
+    pub token_needs_login: IntGaugeVec,
     pub config_generation: IntGauge,
     pub config_reloads: IntCounterVec,
 }
@@ -99,6 +100,14 @@ impl Metrics {
                 &["route"],
             )
             .expect("static metric definition"),
+            token_needs_login: IntGaugeVec::new(
+                Opts::new(
+                    "token_sidecar_token_needs_login",
+                    "1 for each token whose grant the platform refused: a person must log in again.",
+                ),
+                &["provider", "subject"],
+            )
+            .expect("static metric definition"),
             config_generation: IntGauge::new(
                 "token_sidecar_config_generation",
                 "Which configuration is live: 1 at start, one more for each successful reload.",
@@ -121,6 +130,7 @@ impl Metrics {
             Box::new(m.token_expiry.clone()),
             Box::new(m.ratelimit_remaining.clone()),
             Box::new(m.ratelimit_reset.clone()),
+            Box::new(m.token_needs_login.clone()),
             Box::new(m.config_generation.clone()),
             Box::new(m.config_reloads.clone()),
         ] {

@@ -268,6 +268,8 @@ async fn a_refused_refresh_means_needs_login_everywhere() {
         .await
         .unwrap();
     assert!(page.contains("needs_login"));
+    let series = "token_sidecar_token_needs_login{provider=\"p\",subject=\"alice\"}";
+    assert_eq!(proxy.metric(series).await, Some(1.0));
     let resp = proxy.get("/fixed/me").await;
     assert_eq!(resp.status(), 503);
     let body: serde_json::Value = resp.json().await.unwrap();

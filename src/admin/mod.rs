@@ -38,6 +38,7 @@ pub async fn handle(
         (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET | &Method::HEAD, "/readyz") => ready::readyz(&shared),
         (&Method::GET | &Method::HEAD, "/metrics") => {
+            view::publish_status(&shared);
             let mut resp = Response::new(Full::new(Bytes::from(shared.metrics.render())));
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,

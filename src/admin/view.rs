@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::oauth::{Provider, Status, TokenCell};
 use crate::snapshot::Snapshot;
+use crate::Shared;
 
 #[derive(Debug, Serialize)]
 pub struct TokenView {
@@ -51,4 +52,18 @@ pub fn all(snapshot: &Snapshot) -> Vec<TokenView> {
         .flat_map(|p| cells(p))
         .map(|c| view(&c))
         .collect()
+}
+
+/// Sets `token_sidecar_token_needs_login` from the slots as they are now (at scrape time,
+/// so removed tokens drop out and no transition can be missed).
+pub fn publish_status(shared: &Shared) {
+    let gauge = &shared.metrics.token_needs_login;
+    gauge.reset();
+    let snapshot = shared.snapshot.load();
+    for cell in snapshot.providers.values().flat_map(|p| cells(p)) {
+        let needs_login = cell.status() == Status::NeedsLogin;
+        gauge
+            .with_label_values(&[&cell.provider, &cell.subject])
+            .set(i64::from(needs_login));
+    }
 }
