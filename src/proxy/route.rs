@@ -104,6 +104,10 @@ pub fn escapes(path: &str) -> bool {
         if text.split(['/', '\\']).any(|seg| seg == "..") {
             return true;
         }
+        // Nothing left to decode: the common case, answered without allocating.
+        if !text.contains('%') {
+            return false;
+        }
         let decoded = percent_decode_str(&text).decode_utf8_lossy().into_owned();
         if decoded == text {
             return false;
