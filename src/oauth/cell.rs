@@ -238,6 +238,20 @@ impl TokenCell {
         Ok(token)
     }
 
+    /// Replaces the token of `generation` with `adjusted` (the same grant, with a lifetime
+    /// the platform corrected), unless a refresh replaced it meanwhile: under the refresh
+    /// lock, so the store can never be written back to a refresh token already spent.
+    pub async fn adjust(&self, client: &PlatformClient, generation: u64, adjusted: Token) -> bool {
+        let _flight = self.refresh_lock.lock().await;
+        if self.current.load().as_ref().map(|t| t.generation) != Some(generation) || self.is_retired() {
+            return false;
+        }
+        client.persist(&self.subject, self.kind, &adjusted, false).await;
+        client.observe_expiry(&self.subject, &adjusted);
+        self.install(Arc::new(adjusted), self.status());
+        true
+    }
+
     pub fn next_generation(&self) -> u64 {
         self.generation.fetch_add(1, Ordering::AcqRel) + 1
     }

@@ -110,6 +110,7 @@ pub struct FileStore {
 
 impl FileStore {
     pub fn open(path: &Path) -> Result<Arc<FileStore>, StoreError> {
+        remove_leftovers(path);
         let tokens = read(path)?
             .into_iter()
             .map(|t| ((t.provider.clone(), t.subject.clone()), t))
@@ -178,6 +179,21 @@ pub fn read(path: &Path) -> Result<Vec<StoredToken>, StoreError> {
         source,
     })?;
     Ok(shape.tokens)
+}
+
+/// A crash between writing a temp file and renaming it leaves the temp file behind; it
+/// holds tokens, so it does not stay.
+fn remove_leftovers(path: &Path) {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else { return };
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if file.starts_with(&prefix) && file.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn write_atomic(path: &Path, shape: &FileShape) -> Result<(), StoreError> {
@@ -250,6 +266,19 @@ mod tests {
         }
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temp files left behind");
+    }
+
+    #[test]
+    fn temp_files_of_a_crashed_write_are_removed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let stale = dir.path().join(".tokens.json.4242.tmp");
+        std::fs::write(&stale, "{}").unwrap();
+        let other = dir.path().join("unrelated.tmp");
+        std::fs::write(&other, "x").unwrap();
+        FileStore::open(&path).unwrap();
+        assert!(!stale.exists());
+        assert!(other.exists());
     }
 
     #[test]

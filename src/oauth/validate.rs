@@ -60,9 +60,7 @@ pub async fn validate(client: &PlatformClient, cell: &Arc<TokenCell>) {
             adjusted.lifetime = Duration::from_secs(secs);
             adjusted.expires_at = SystemTime::now() + adjusted.lifetime;
             if adjusted.expires_at < token.expires_at || token.lifetime == super::schedule::DEFAULT_LIFETIME {
-                client.persist(&cell.subject, cell.kind, &adjusted, false).await;
-                client.observe_expiry(&cell.subject, &adjusted);
-                cell.install(Arc::new(adjusted), cell.status());
+                cell.adjust(client, token.generation, adjusted).await;
             }
         }
         401 => {

@@ -95,6 +95,7 @@ pub async fn generate_auth_url(shared: Arc<Shared>, req: Request<Incoming>) -> R
         ];
         query.extend(scopes.iter().map(|s| ("scopes".to_string(), s.clone())));
         st.last_authorize_query = query;
+        st.blaze_verifiers.push(code_verifier.clone());
         let auth = BlazeAuth {
             redirect_uri,
             code_verifier: code_verifier.clone(),

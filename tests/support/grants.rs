@@ -26,6 +26,8 @@ struct Grant {
     user: Option<String>,
     scopes: Vec<String>,
     redirect_uri: Option<String>,
+    /// Every (access, refresh) pair issued on this grant, oldest first.
+    issued: Vec<(String, Option<String>)>,
 }
 
 #[derive(Debug)]
@@ -178,6 +180,7 @@ impl Book {
             user,
             scopes,
             redirect_uri,
+            issued: Vec::new(),
         });
         self.grants.len() - 1
     }
@@ -208,6 +211,9 @@ impl Book {
             );
             token
         });
+        self.grants[grant]
+            .issued
+            .push((access_token.clone(), refresh_token.clone()));
         let user = self.grants[grant].user.clone();
         let user_id = user.clone().map(|u| self.user_id(&u, uuid_ids));
         Issued {
@@ -261,6 +267,17 @@ impl Book {
         for a in self.access.values_mut() {
             a.revoked = true;
         }
+    }
+
+    /// Every (access, refresh) pair issued on the grant `token` (an access or refresh token)
+    /// belongs to, oldest first; empty for an unknown token.
+    pub fn history(&self, token: &str) -> Vec<(String, Option<String>)> {
+        let grant = match (self.access.get(token), self.refresh.get(token)) {
+            (Some(a), _) => a.grant,
+            (None, Some(r)) => r.grant,
+            (None, None) => return Vec::new(),
+        };
+        self.grants[grant].issued.clone()
     }
 
     /// Whether a refresh token is still usable (known, unused, unexpired).

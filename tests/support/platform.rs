@@ -100,6 +100,35 @@ impl FakePlatform {
         self.with(|st| st.fail_next = Some((f, n)))
     }
 
+    /// The refresh tokens of refused refresh calls (used, unknown or expired), in order.
+    pub fn refused_refresh_tokens(&self) -> Vec<String> {
+        self.shared.lock().refused_refresh.clone()
+    }
+
+    /// Every (access token, refresh token) pair issued on the grant that `token` (an access
+    /// or a refresh token) belongs to, oldest first: the grant's rotation chain. Empty for a
+    /// token this fake never issued.
+    pub fn grant_history(&self, token: &str) -> Vec<(String, Option<String>)> {
+        self.shared.lock().book.history(token)
+    }
+
+    /// How far `refresh_token` is behind the newest refresh token of its grant: 0 for the
+    /// newest, 1 for the one before it, and so on; None for a token this fake never issued.
+    pub fn refresh_token_age(&self, refresh_token: &str) -> Option<usize> {
+        let history = self.grant_history(refresh_token);
+        let at = history
+            .iter()
+            .position(|(_, r)| r.as_deref() == Some(refresh_token))?;
+        let newer = history[at + 1..].iter().filter(|(_, r)| r.is_some()).count();
+        Some(newer)
+    }
+
+    /// Waits until no connection to this fake is open any more, so every request a client
+    /// managed to send has been handled (or abandoned); false on timeout.
+    pub async fn wait_idle(&self, timeout: Duration) -> bool {
+        self.server.wait_no_connections(timeout).await
+    }
+
     /// The authorize page redirects with `error=access_denied` while set.
     pub fn set_deny(&self, deny: bool) {
         self.with(|st| st.deny = deny)
@@ -211,6 +240,11 @@ impl FakePlatform {
     /// blaze `codeVerifier`).
     pub fn last_code_verifier(&self) -> Option<String> {
         self.shared.lock().last_code_verifier.clone()
+    }
+
+    /// Blaze: every codeVerifier generate-auth-url handed out, oldest first.
+    pub fn blaze_code_verifiers(&self) -> Vec<String> {
+        self.shared.lock().blaze_verifiers.clone()
     }
 
     async fn wait_until(&self, timeout: Duration, cond: impl Fn(&St) -> bool) -> bool {

@@ -33,12 +33,16 @@ pub struct St {
     pub requests: HashMap<String, usize>,
     pub rejected: Vec<String>,
     pub refused: Vec<String>,
+    /// The refresh tokens of refused refresh calls, in order.
+    pub refused_refresh: Vec<String>,
     pub last_authorize_query: Vec<(String, String)>,
     pub last_code_verifier: Option<String>,
     pub revoked: Vec<String>,
     pub validations: usize,
     /// Oldest first: (state, what was handed out).
     pub blaze_auths: Vec<(String, BlazeAuth)>,
+    /// Every codeVerifier blaze's generate-auth-url handed out, oldest first.
+    pub blaze_verifiers: Vec<String>,
 }
 
 pub struct Shared {
@@ -72,11 +76,13 @@ impl Shared {
             requests: HashMap::new(),
             rejected: Vec::new(),
             refused: Vec::new(),
+            refused_refresh: Vec::new(),
             last_authorize_query: Vec::new(),
             last_code_verifier: None,
             revoked: Vec::new(),
             validations: 0,
             blaze_auths: Vec::new(),
+            blaze_verifiers: Vec::new(),
         };
         Shared {
             kind,

@@ -145,7 +145,12 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, endpoint: Endpo
         let result = st.book.process(&grant, life, kind == Kind::Blaze);
         match &result {
             Ok(_) => *st.requests.entry(grant_type.to_string()).or_default() += 1,
-            Err(reason) => st.refused.push(format!("{grant_type}: {reason}")),
+            Err(reason) => {
+                st.refused.push(format!("{grant_type}: {reason}"));
+                if let GrantReq::Refresh { refresh_token, .. } = &grant {
+                    st.refused_refresh.push(refresh_token.clone());
+                }
+            }
         }
         result
     };

@@ -204,6 +204,12 @@ impl FakeUpstream {
         self.shared.lock().delay = d;
     }
 
+    /// Waits until no connection to this upstream is open any more, so every request a
+    /// client managed to send has been recorded; false on timeout.
+    pub async fn wait_idle(&self, timeout: Duration) -> bool {
+        self.server.wait_no_connections(timeout).await
+    }
+
     /// Waits until at least `n` requests arrived; false on timeout.
     pub async fn wait_count(&self, n: usize, timeout: Duration) -> bool {
         let mut rx = self.shared.events.subscribe();
