@@ -1,0 +1,185 @@
+//! The binary under test as a child process, and the schedule's randomness.
+
+use std::net::SocketAddr;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::*;
+
+/// SplitMix64: a small deterministic generator, seeded per iteration.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform enough in `lo..=hi`.
+    pub(crate) fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+}
+
+pub(crate) fn seed() -> u64 {
+    match std::env::var("CRASH_SAFETY_SEED") {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("CRASH_SAFETY_SEED={s:?}: {e}")),
+        Err(_) => DEFAULT_SEED,
+    }
+}
+
+pub(crate) fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The text without ANSI colour sequences (in case the log is coloured after all).
+pub(crate) fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ parameters final-byte
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The address after `key` in a log line, text (`key=1.2.3.4:5`) or JSON (`"key":"1.2.3.4:5"`).
+pub(crate) fn addr_after(line: &str, key: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find(key)? + key.len()..];
+    let rest = rest.trim_start_matches(['"', '=', ':', ' ']);
+    let end = rest
+        .find(|c: char| !(c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '[' | ']')))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// The running binary, its stderr collected for failure messages.
+pub(crate) struct Sidecar {
+    pub(crate) child: Child,
+    pub(crate) proxy: SocketAddr,
+    pub(crate) log: Arc<Mutex<Vec<String>>>,
+    pub(crate) reader: JoinHandle<()>,
+}
+
+pub(crate) fn log_text(log: &Mutex<Vec<String>>) -> String {
+    let lines = log.lock().unwrap_or_else(|e| e.into_inner());
+    let from = lines.len().saturating_sub(120);
+    lines[from..].join("\n")
+}
+
+impl Sidecar {
+    /// Starts `token-sidecar run --config config` and waits until it listens.
+    pub(crate) async fn start(config: &Path) -> Sidecar {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_token-sidecar"));
+        cmd.arg("run")
+            .arg("--config")
+            .arg(config)
+            .env(
+                "RUST_LOG",
+                std::env::var("CRASH_SAFETY_RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        // Hermetic: no configuration or proxy settings from the environment running the tests.
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy().to_ascii_uppercase();
+            if k.starts_with("TOKEN_SIDECAR_") || k.ends_with("_PROXY") {
+                cmd.env_remove(&key);
+            }
+        }
+        let mut child = cmd.spawn().expect("spawn the token-sidecar binary");
+        let stderr = child.stderr.take().expect("the child's stderr is piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = oneshot::channel::<SocketAddr>();
+        let lines_log = Arc::clone(&log);
+        let reader = tokio::spawn(async move {
+            let mut tx = Some(tx);
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let line = strip_ansi(&line);
+                if line.contains("token-sidecar listening") {
+                    if let (Some(tx), Some(addr)) = (tx.take(), addr_after(&line, "proxy_addr")) {
+                        let _ = tx.send(addr);
+                    }
+                }
+                let mut log = lines_log.lock().unwrap_or_else(|e| e.into_inner());
+                log.push(line);
+            }
+        });
+        let proxy = match tokio::time::timeout(WAIT, rx).await {
+            Ok(Ok(addr)) => addr,
+            Ok(Err(_)) => {
+                let _ = tokio::time::timeout(WAIT, reader).await;
+                let status = child.try_wait().ok().flatten();
+                panic!(
+                    "token-sidecar ended ({status:?}) without logging its listening addresses:\n{}",
+                    log_text(&log)
+                );
+            }
+            Err(_) => panic!(
+                "no \"token-sidecar listening\" log line with proxy_addr within {WAIT:?}:\n{}",
+                log_text(&log)
+            ),
+        };
+        Sidecar {
+            child,
+            proxy,
+            log,
+            reader,
+        }
+    }
+
+    /// SIGKILLs the process (which must still be running) and waits for it to be gone.
+    pub(crate) async fn kill(mut self, ctx: &str) -> Arc<Mutex<Vec<String>>> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!(
+                "{ctx}: token-sidecar exited on its own ({status}) before the kill:\n{}",
+                log_text(&self.log)
+            );
+        }
+        self.child.start_kill().expect("send SIGKILL");
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("the killed process is reaped in time")
+            .expect("wait for the killed process");
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "{ctx}: expected death by SIGKILL, got {status}"
+        );
+        let _ = tokio::time::timeout(WAIT, &mut self.reader).await;
+        self.log
+    }
+}
