@@ -101,11 +101,24 @@ struct FileShape {
 }
 
 /// All tokens in one JSON file, rewritten whole on each change by atomic replace: a temp
-/// file written and fsynced, renamed over the old one, then the directory fsynced. Writes
-/// are serialized, so the file on disk only ever moves forward.
+/// file written and fsynced, renamed over the old one, then the directory fsynced.
+///
+/// Writes are group-committed: a change waits until a write that includes it is durable,
+/// and one write carries every change made while the previous write was under way, so a
+/// burst of refreshes costs a couple of writes, not one per token. The file only ever
+/// moves forward.
 pub struct FileStore {
     path: PathBuf,
-    tokens: tokio::sync::Mutex<BTreeMap<(String, String), StoredToken>>,
+    state: std::sync::Mutex<Pending>,
+    /// One writer at a time; holds the sequence number the file on disk has reached.
+    writer: tokio::sync::Mutex<u64>,
+}
+
+#[derive(Default)]
+struct Pending {
+    tokens: BTreeMap<(String, String), StoredToken>,
+    /// Bumped by every change.
+    seq: u64,
 }
 
 impl FileStore {
@@ -117,19 +130,44 @@ impl FileStore {
             .collect();
         Ok(Arc::new(FileStore {
             path: path.to_path_buf(),
-            tokens: tokio::sync::Mutex::new(tokens),
+            state: std::sync::Mutex::new(Pending { tokens, seq: 0 }),
+            writer: tokio::sync::Mutex::new(0),
         }))
     }
 
-    async fn write(&self, map: &BTreeMap<(String, String), StoredToken>) -> Result<(), StoreError> {
-        let shape = FileShape {
-            version: 1,
-            tokens: map.values().cloned().collect(),
+    /// Applies `change`, then returns once a write including it is durable.
+    async fn commit(
+        &self,
+        change: impl FnOnce(&mut BTreeMap<(String, String), StoredToken>) -> bool,
+    ) -> Result<(), StoreError> {
+        let seq = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if !change(&mut state.tokens) {
+                return Ok(());
+            }
+            state.seq += 1;
+            state.seq
+        };
+        let mut written = self.writer.lock().await;
+        if *written >= seq {
+            // A write that started after this change carried it.
+            return Ok(());
+        }
+        let (shape, upto) = {
+            let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let shape = FileShape {
+                version: 1,
+                tokens: state.tokens.values().cloned().collect(),
+            };
+            (shape, state.seq)
         };
         let path = self.path.clone();
-        let result = tokio::task::spawn_blocking(move || write_atomic(&path, &shape)).await;
-        match result {
-            Ok(r) => r,
+        match tokio::task::spawn_blocking(move || write_atomic(&path, &shape)).await {
+            Ok(Ok(())) => {
+                *written = upto;
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
             Err(join) => Err(StoreError::Write {
                 path: self.path.clone(),
                 source: std::io::Error::other(join.to_string()),
@@ -144,21 +182,18 @@ impl TokenStore for FileStore {
     }
 
     fn save(&self, token: StoredToken) -> StoreFuture<'_> {
-        Box::pin(async move {
-            let mut map = self.tokens.lock().await;
-            map.insert((token.provider.clone(), token.subject.clone()), token);
-            self.write(&map).await
-        })
+        Box::pin(self.commit(move |tokens| {
+            tokens.insert((token.provider.clone(), token.subject.clone()), token);
+            true
+        }))
     }
 
     fn remove<'a>(&'a self, provider: &'a str, subject: &'a str) -> StoreFuture<'a> {
-        Box::pin(async move {
-            let mut map = self.tokens.lock().await;
-            if map.remove(&(provider.to_string(), subject.to_string())).is_some() {
-                self.write(&map).await?;
-            }
-            Ok(())
-        })
+        Box::pin(self.commit(move |tokens| {
+            tokens
+                .remove(&(provider.to_string(), subject.to_string()))
+                .is_some()
+        }))
     }
 }
 
@@ -273,6 +308,28 @@ mod tests {
         }
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temp files left behind");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_saves_are_all_durable_when_they_return() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let store = FileStore::open(&path).unwrap();
+        let saves: Vec<_> = (0..50)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    store.save(token(&format!("user{i}"), &format!("a{i}"))).await.unwrap();
+                    // Once `save` returns, this token is on disk.
+                    let on_disk = read(&store.path).unwrap();
+                    assert!(on_disk.iter().any(|t| t.subject == format!("user{i}")));
+                })
+            })
+            .collect();
+        for s in saves {
+            s.await.unwrap();
+        }
+        assert_eq!(read(&path).unwrap().len(), 50);
     }
 
     #[test]
