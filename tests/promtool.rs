@@ -28,9 +28,21 @@ async fn metrics_pass_promtool_check_metrics() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool is installed");
-    child.stdin.take().expect("stdin").write_all(metrics.as_bytes()).expect("write metrics");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(metrics.as_bytes())
+        .expect("write metrics");
     let out = child.wait_with_output().expect("promtool runs");
-    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "promtool check metrics failed:\n{report}\n--- metrics:\n{metrics}");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{report}\n--- metrics:\n{metrics}"
+    );
     proxy.stop().await;
 }

@@ -1,0 +1,547 @@
+//! No secret ever shows: a whole session (app tokens, logins on four platforms, refreshes,
+//! 401 replays, failing token endpoints, every kind of error, a revoke) runs with every
+//! target logging at TRACE into memory; then the log, the metrics, the admin API, the status
+//! page, every login page and every error body are searched for every client secret, access
+//! and refresh token, authorization code and code verifier the session used.
+//!
+//! This file is its own test binary with a single test, because it installs the global
+//! tracing subscriber.
+
+mod harness;
+mod support;
+
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+use harness::{provider, raw, route, Proxy};
+use support::{Failure, FakePlatform, FakeUpstream, Kind, CLIENT_SECRET};
+use tracing_subscriber::EnvFilter;
+
+/// The captured log: everything every subscriber-visible target wrote.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+/// Everything the session showed to someone (what) and every secret it used.
+#[derive(Default)]
+struct Evidence {
+    shown: Vec<(String, String)>,
+    secrets: BTreeSet<String>,
+}
+
+impl Evidence {
+    fn show(&mut self, what: impl Into<String>, text: impl Into<String>) {
+        self.shown.push((what.into(), text.into()));
+    }
+
+    fn secret(&mut self, s: &str) {
+        assert!(s.len() >= 8, "too short to search for safely: {s:?}");
+        self.secrets.insert(s.to_string());
+    }
+
+    /// Every access and refresh token in the store file now.
+    fn store(&mut self, proxy: &Proxy) {
+        let text = std::fs::read_to_string(proxy.dir.path().join("tokens.json")).expect("the store");
+        let stored: serde_json::Value = serde_json::from_str(&text).expect("JSON store");
+        for t in stored["tokens"].as_array().expect("tokens") {
+            for key in ["access_token", "refresh_token"] {
+                if let Some(v) = t[key].as_str() {
+                    self.secret(v);
+                }
+            }
+        }
+    }
+
+    /// Every bearer token an upstream was sent.
+    fn upstream(&mut self, up: &FakeUpstream) {
+        for r in up.requests() {
+            if let Some(a) = r.headers.get("authorization") {
+                let a = a.to_str().expect("ASCII authorization");
+                self.secret(a.strip_prefix("Bearer ").expect("a bearer token"));
+            }
+            for (name, value) in &r.headers {
+                if name == "secret" {
+                    self.secret(value.to_str().unwrap());
+                }
+            }
+        }
+    }
+
+    /// Every token of every grant the fakes know one of our tokens from: the whole rotation
+    /// chains, including tokens replaced between two looks at the store.
+    fn chains(&mut self, fakes: &[&FakePlatform]) {
+        let known: Vec<String> = self.secrets.iter().cloned().collect();
+        for fake in fakes {
+            for t in &known {
+                for (access, refresh) in fake.grant_history(t) {
+                    self.secret(&access);
+                    if let Some(r) = refresh {
+                        self.secret(&r);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An HTTPS upstream on 127.0.0.1 for `localhost` offering HTTP/2 by ALPN (so the proxy's
+/// h2 and rustls code paths log too), recording each request's version and authorization.
+/// Returns its port and its certificate (PEM).
+#[allow(clippy::type_complexity)]
+async fn tls_upstream() -> (u16, String, Arc<Mutex<Vec<(http::Version, Option<String>)>>>) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .expect("server config");
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, record) = (acceptor.clone(), Arc::clone(&record));
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let auth = req
+                        .headers()
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(String::from);
+                    record.lock().unwrap().push((req.version(), auth));
+                    async move {
+                        let resp = http::Response::builder()
+                            .header("content-type", "application/json")
+                            .body(Full::new(Bytes::from_static(b"{\"ok\":true}")))
+                            .expect("response");
+                        Ok::<_, Infallible>(resp)
+                    }
+                });
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let _ = builder.serve_connection(TokioIo::new(tls), service).await;
+            });
+        }
+    });
+    (port, certified.cert.pem(), seen)
+}
+
+/// Answers of the admin listener and the proxy, each recorded as shown.
+struct Session<'a> {
+    proxy: &'a Proxy,
+    ev: Evidence,
+}
+
+impl Session<'_> {
+    /// `upstream_body`: a proxied answer's body, which is the upstream's own (the fake echoes
+    /// the Authorization it got) and so not searched when it is a success.
+    async fn record(&mut self, what: String, resp: reqwest::Response, upstream_body: bool) -> (u16, String) {
+        let status = resp.status().as_u16();
+        let mut shown = format!("{status}\n");
+        for (name, value) in resp.headers() {
+            shown.push_str(&format!(
+                "{name}: {}\n",
+                String::from_utf8_lossy(value.as_bytes())
+            ));
+        }
+        let body = resp.text().await.expect("a body");
+        if !(upstream_body && (200..300).contains(&status)) {
+            shown.push_str(&body);
+        }
+        self.ev.show(what, shown);
+        (status, body)
+    }
+
+    async fn admin(&mut self, method: reqwest::Method, path: &str) -> (u16, String) {
+        let resp = self
+            .proxy
+            .no_redirect()
+            .request(method.clone(), self.proxy.admin_url(path))
+            .send()
+            .await
+            .expect("the admin listener answers");
+        self.record(format!("{method} admin {path}"), resp, false).await
+    }
+
+    async fn get(&mut self, path: &str, user: Option<&str>) -> (u16, String) {
+        let mut req = self.proxy.http.get(self.proxy.url(path));
+        if let Some(u) = user {
+            req = req.header("x-token-user", u);
+        }
+        let resp = req.send().await.expect("the proxy answers");
+        self.record(format!("GET proxy {path}"), resp, true).await
+    }
+
+    async fn refresh(&mut self, provider: &str, subject: &str) -> (u16, String) {
+        let path = format!("/admin/tokens/{provider}/{subject}/refresh");
+        let got = self.admin(reqwest::Method::POST, &path).await;
+        self.ev.store(self.proxy);
+        got
+    }
+
+    /// The login the way a browser goes through it, keeping the code and every page.
+    async fn login(&mut self, fake: &FakePlatform, provider: &str, user: &str) {
+        let (status, _) = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/oauth/{provider}/login?user={user}"),
+            )
+            .await;
+        assert_eq!(status, 302, "{provider}: login redirects");
+        let (_, location) = self.ev.shown.last().expect("recorded");
+        let location = location
+            .lines()
+            .find_map(|l| l.strip_prefix("location: "))
+            .expect("a location")
+            .to_string();
+        let callback = fake
+            .follow_authorize(&location)
+            .await
+            .expect("the platform approves");
+        let url = url::Url::parse(&callback).expect("a callback URL");
+        let code = url
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .expect("a code in the callback");
+        self.ev.secret(&code);
+        let path = format!("{}?{}", url.path(), url.query().unwrap_or(""));
+        let (status, page) = self.admin(reqwest::Method::GET, &path).await;
+        assert_eq!(status, 200, "{provider}: {page}");
+        assert!(page.contains("Connected"), "{page}");
+        // Replaying the callback is refused, with a page of its own.
+        let (status, _) = self.admin(reqwest::Method::GET, &path).await;
+        assert_eq!(status, 400);
+        self.ev.store(self.proxy);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_log_metrics_admin_api_pages_or_error_bodies() {
+    let log = Capture::default();
+    let writer = log.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new("trace"))
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let tw = FakePlatform::start(Kind::Twitch).await;
+    let bz = FakePlatform::start(Kind::Blaze).await;
+    let o2 = FakePlatform::start(Kind::OAuth2 { basic: false }).await;
+    let fw = FakePlatform::start(Kind::Firework).await;
+    let up_tw = FakeUpstream::start_checking(tw.clone()).await;
+    let up_bz = FakeUpstream::start_checking(bz.clone()).await;
+    let up_o2 = FakeUpstream::start_checking(o2.clone()).await;
+    let up_fw = FakeUpstream::start_checking(fw.clone()).await;
+    let (tls_port, tls_pem, tls_seen) = tls_upstream().await;
+    let pem_dir = tempfile::tempdir().expect("tempdir");
+    let pem = pem_dir.path().join("upstream.pem");
+    std::fs::write(&pem, tls_pem).expect("write pem");
+    let user = |name: &str| format!("token = \"user\"\nuser = \"{name}\"");
+    let body = [
+        provider("tw", &tw),
+        "scopes = [\"user:read:email\"]\n".into(),
+        provider("bz", &bz),
+        provider("o2", &o2),
+        "scopes = [\"read\"]\n".into(),
+        provider("fw", &fw),
+        route("/tw-app", "tw", &up_tw.url("/helix"), ""),
+        route("/tw", "tw", &up_tw.url("/helix"), &user("alice")),
+        route("/tw-any", "tw", &up_tw.url("/helix"), "token = \"user\""),
+        route("/bz", "bz", &up_bz.url("/v1"), &user("alice")),
+        route("/o2", "o2", &up_o2.url("/api"), &user("alice")),
+        route("/fw", "fw", &up_fw.url("/api"), &user("alice")),
+        route(
+            "/tw-tls",
+            "tw",
+            &format!("https://localhost:{tls_port}/helix"),
+            &format!("ca_file = \"{}\"", pem.display()),
+        ),
+    ]
+    .concat();
+    let proxy = Proxy::start("", &body).await;
+    let mut s = Session {
+        proxy: &proxy,
+        ev: Evidence::default(),
+    };
+    s.ev.secret(CLIENT_SECRET);
+
+    // App token; the pages before anyone logged in.
+    assert_eq!(s.get("/tw-app/users?login=x", None).await.0, 200);
+    s.admin(reqwest::Method::GET, "/").await;
+    s.admin(reqwest::Method::GET, "/readyz").await;
+    // Over TLS with HTTP/2 upstream, and HTTP/2 (prior knowledge) from the client.
+    assert_eq!(s.get("/tw-tls/users", None).await.0, 200);
+    let h2 = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    // (Whatever the proxy listener answers over h2 is searched too; it need not be a 200
+    // here, this test is about secrets.)
+    let resp = h2
+        .get(proxy.url("/tw-tls/users"))
+        .send()
+        .await
+        .expect("h2 answer");
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    s.record("GET proxy h2 /tw-tls/users".into(), resp, true).await;
+    let resp = h2
+        .get(proxy.admin_url("/admin/tokens"))
+        .send()
+        .await
+        .expect("h2 answer");
+    assert_eq!(
+        s.record("GET admin h2 /admin/tokens".into(), resp, false).await.0,
+        200
+    );
+    let tls_calls = tls_seen.lock().unwrap().clone();
+    assert!(!tls_calls.is_empty());
+    assert!(
+        tls_calls.iter().all(|(v, _)| *v == http::Version::HTTP_2),
+        "{tls_calls:?}"
+    );
+    for (_, auth) in tls_calls {
+        s.ev.secret(
+            auth.as_deref()
+                .and_then(|a| a.strip_prefix("Bearer "))
+                .expect("a bearer token"),
+        );
+    }
+
+    // Logins: twitch, blaze (generate-auth-url, codeVerifier), oauth2 (PKCE), firework.
+    s.login(&tw, "tw", "alice").await;
+    s.login(&bz, "bz", "alice").await;
+    s.login(&o2, "o2", "alice").await;
+    s.login(&fw, "fw", "alice").await;
+    for v in bz.blaze_code_verifiers() {
+        s.ev.secret(&v);
+    }
+    let bz_verifier = bz
+        .last_code_verifier()
+        .expect("blaze's exchange carried the codeVerifier");
+    assert!(bz.blaze_code_verifiers().contains(&bz_verifier));
+    s.ev.secret(&bz_verifier);
+    s.ev.secret(&o2.last_code_verifier().expect("oauth2 used PKCE"));
+
+    // Calls with each token, then refreshes (rotations included), then calls again.
+    for round in 0..2 {
+        for path in ["/tw/me", "/bz/me", "/o2/me", "/fw/me", "/tw-app/users"] {
+            let (status, body) = s.get(path, None).await;
+            assert_eq!(status, 200, "{path}: {body}");
+        }
+        assert_eq!(s.get("/tw-any/me", Some("alice")).await.0, 200);
+        if round == 0 {
+            for (p, subject) in [
+                ("tw", "alice"),
+                ("bz", "alice"),
+                ("o2", "alice"),
+                ("fw", "alice"),
+                ("tw", "app"),
+            ] {
+                let (status, body) = s.refresh(p, subject).await;
+                assert_eq!(status, 200, "{p}/{subject}: {body}");
+            }
+        }
+    }
+
+    // An upstream 401: one refresh, one replay.
+    let before = tw.requests("refresh_token");
+    up_tw.reject_next(1);
+    assert_eq!(s.get("/tw/me", None).await.0, 200);
+    assert_eq!(tw.requests("refresh_token"), before + 1);
+    s.ev.store(&proxy);
+
+    // Token endpoints failing: a 5xx, garbage, a missing field, a reset connection.
+    for (fake, p, subject, failure) in [
+        (&tw, "tw", "alice", Failure::Status(500)),
+        (&tw, "tw", "alice", Failure::Garbage),
+        (&tw, "tw", "app", Failure::Status(500)),
+        (&bz, "bz", "alice", Failure::Garbage),
+        (&o2, "o2", "alice", Failure::Reset),
+        (&fw, "fw", "alice", Failure::MissingField),
+        (&fw, "fw", "alice", Failure::Reset),
+    ] {
+        let attempts = fake.attempts();
+        fake.fail_next(failure.clone(), 1);
+        let (status, body) = s.refresh(p, subject).await;
+        assert_ne!(status, 200, "{p}/{subject} {failure:?}: {body}");
+        assert_eq!(
+            fake.attempts(),
+            attempts + 1,
+            "{p}/{subject} {failure:?} reached the platform"
+        );
+        // The held token keeps serving.
+        let path = if subject == "app" {
+            "/tw-app/x".to_string()
+        } else {
+            format!("/{p}/x")
+        };
+        assert_eq!(s.get(&path, None).await.0, 200, "{path} after {failure:?}");
+    }
+    for (p, subject) in [
+        ("tw", "alice"),
+        ("tw", "app"),
+        ("bz", "alice"),
+        ("o2", "alice"),
+        ("fw", "alice"),
+    ] {
+        assert_eq!(s.refresh(p, subject).await.0, 200, "{p}/{subject} recovers");
+    }
+
+    // The proxy's own error answers.
+    assert_eq!(s.get("/nowhere", None).await.0, 404);
+    assert_eq!(s.get("/tw-any/me", None).await.0, 400);
+    assert_eq!(s.get("/tw-any/me", Some("bob")).await.0, 503);
+    assert_eq!(
+        s.admin(reqwest::Method::DELETE, "/admin/tokens/tw/nobody")
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        s.admin(reqwest::Method::POST, "/admin/tokens/tw/nobody/refresh")
+            .await
+            .0,
+        404
+    );
+    assert_eq!(s.admin(reqwest::Method::GET, "/no-such-page").await.0, 404);
+    let (status, page) = s
+        .admin(
+            reqwest::Method::GET,
+            "/oauth/tw/callback?code=forged-code-123&state=x",
+        )
+        .await;
+    assert_eq!(status, 400, "{page}");
+    for req in [
+        "GET /tw/../admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_string(),
+        "GET /tw/%252e%252e/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_string(),
+        format!(
+            "GET http://{}/tw/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            proxy.addr
+        ),
+        "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n".to_string(),
+    ] {
+        let answer = raw(proxy.addr, &req).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{req:?}: {answer}");
+        s.ev.show(format!("raw {req:?}"), answer);
+    }
+
+    // A refused refresh: needs_login everywhere, 503 token_unavailable with a login_url.
+    o2.fail_next(Failure::Status(400), 1);
+    let (status, _) = s.refresh("o2", "alice").await;
+    assert_ne!(status, 200);
+    let (status, body) = s.get("/o2/me", None).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("token_unavailable") && body.contains("needs_login"),
+        "{body}"
+    );
+    assert!(body.contains("login_url"), "{body}");
+    let (status, body) = s.admin(reqwest::Method::GET, "/readyz").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("needs_login"), "{body}");
+
+    // The token endpoint down for a while (not just for one call).
+    tw.set_failure(Failure::Status(503));
+    assert_ne!(s.refresh("tw", "app").await.0, 200);
+    tw.set_failure(Failure::None);
+
+    // A revoke at the platform.
+    let (status, body) = s.admin(reqwest::Method::DELETE, "/admin/tokens/tw/alice").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!tw.revoked().is_empty());
+    for t in tw.revoked() {
+        s.ev.secret(&t);
+    }
+
+    // Every view of the state at the end.
+    s.admin(reqwest::Method::GET, "/").await;
+    s.admin(reqwest::Method::GET, "/metrics").await;
+    s.admin(reqwest::Method::GET, "/admin/tokens").await;
+    s.admin(reqwest::Method::GET, "/readyz").await;
+    s.admin(reqwest::Method::GET, "/healthz").await;
+
+    // Every token the upstreams were sent, every token of every grant we know of.
+    for up in [&up_tw, &up_bz, &up_o2, &up_fw] {
+        s.ev.upstream(up);
+    }
+    s.ev.chains(&[&tw, &bz, &o2, &fw]);
+    for fake in [&tw, &bz, &o2, &fw] {
+        assert!(fake.rejected().is_empty(), "{:?}", fake.rejected());
+    }
+    let Evidence { shown, secrets } = s.ev;
+    proxy.stop().await;
+    // The session did use what it claims to have searched for.
+    assert!(
+        secrets.len() >= 30,
+        "only {} secrets collected: {secrets:?}",
+        secrets.len()
+    );
+
+    let mut leaks = Vec::new();
+    for (what, text) in &shown {
+        for secret in &secrets {
+            if text.contains(secret.as_str()) {
+                leaks.push(format!("{what} shows {secret:?}:\n{text}\n"));
+            }
+        }
+    }
+    let log = log.text();
+    for expected in [
+        " TRACE ",
+        "token-sidecar listening",
+        " h2::",
+        " rustls::",
+        " hyper_util::",
+        " reqwest::",
+    ] {
+        assert!(
+            log.contains(expected),
+            "the log was captured at TRACE level, with {expected:?}"
+        );
+    }
+    for line in log.lines() {
+        for secret in &secrets {
+            if line.contains(secret.as_str()) {
+                leaks.push(format!("the log shows {secret:?}: {line}"));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "{} leaks:\n{}", leaks.len(), leaks.join("\n"));
+}
