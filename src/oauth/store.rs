@@ -319,7 +319,10 @@ mod tests {
             .map(|i| {
                 let store = Arc::clone(&store);
                 tokio::spawn(async move {
-                    store.save(token(&format!("user{i}"), &format!("a{i}"))).await.unwrap();
+                    store
+                        .save(token(&format!("user{i}"), &format!("a{i}")))
+                        .await
+                        .unwrap();
                     // Once `save` returns, this token is on disk.
                     let on_disk = read(&store.path).unwrap();
                     assert!(on_disk.iter().any(|t| t.subject == format!("user{i}")));
