@@ -256,3 +256,23 @@ async fn a_malformed_user_name_is_a_400() {
     assert_eq!(login.status(), 400);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn http2_clients_are_served() {
+    let fake = FakePlatform::start(Kind::Twitch).await;
+    let up = FakeUpstream::start_checking(fake.clone()).await;
+    let proxy = Proxy::with_route(&fake, "p", "", "/t", &up.url("/api"), "").await;
+    proxy.ready().await;
+    let h2 = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let resp = h2.get(proxy.url("/t/users?id=7")).send().await.unwrap();
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    assert_eq!(resp.status(), 200);
+    let seen = up.last().unwrap();
+    assert_eq!(seen.path, "/api/users");
+    assert_eq!(seen.query.as_deref(), Some("id=7"));
+    proxy.stop().await;
+}

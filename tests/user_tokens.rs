@@ -451,3 +451,17 @@ async fn the_tokens_command_lists_stored_tokens_without_values() {
     }
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn a_fresh_login_is_never_overtaken_by_its_refresher() {
+    // The refresher of a new user slot once raced the login's install and marked it
+    // needs_login; the slot now waits for a token and the install takes the refresh lock.
+    for _ in 0..20 {
+        let (fake, up, proxy) = setup(Kind::Blaze).await;
+        assert_eq!(proxy.login(&fake, "p", "alice").await.status(), 200);
+        assert_eq!(proxy.get("/fixed/x").await.status(), 200);
+        assert_eq!(proxy.tokens().await[0]["status"], "valid");
+        assert!(up.count() >= 1);
+        proxy.stop().await;
+    }
+}

@@ -141,9 +141,7 @@ pub async fn callback(shared: &Shared, name: &str, query: Option<&str>) -> Respo
     match login::exchange(&provider.client, AuthorizationCode::new(code), &pending).await {
         Ok(token) => {
             let cell = provider.user_or_insert(&pending.user);
-            let token = cell
-                .persist_and_install(&provider.client, token.renumbered(cell.next_generation()))
-                .await;
+            let token = cell.install_login(&provider.client, token).await;
             tracing::info!(provider = name, subject = %pending.user, "user connected");
             let scopes = if token.scopes.is_empty() {
                 "none reported".to_string()

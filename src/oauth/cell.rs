@@ -256,6 +256,14 @@ impl TokenCell {
         self.generation.fetch_add(1, Ordering::AcqRel) + 1
     }
 
+    /// Installs the token of a fresh login, under the refresh lock so that no refresh under
+    /// way can overwrite it with an older grant's outcome.
+    pub async fn install_login(&self, client: &PlatformClient, token: Token) -> Arc<Token> {
+        let _flight = self.refresh_lock.lock().await;
+        let token = token.renumbered(self.next_generation());
+        self.persist_and_install(client, token).await
+    }
+
     /// Stores `token`, then makes it current: a crash never leaves the store behind a token
     /// that was used.
     pub async fn persist_and_install(&self, client: &PlatformClient, token: Token) -> Arc<Token> {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use tokio::time::sleep_until;
 
-use super::cell::{Status, TokenCell};
+use super::cell::{Status, TokenCell, TokenKind};
 use super::client::PlatformClient;
 use super::schedule;
 
@@ -27,6 +27,8 @@ pub async fn keep_fresh(cell: Arc<TokenCell>, client: Arc<PlatformClient>) {
             // A refused user grant waits for a new login.
             _ if cell.status() == Status::NeedsLogin => None,
             (_, Some(retry)) => Some(retry),
+            // A user slot without a token has nothing to refresh with: wait for a login.
+            (None, None) if cell.kind == TokenKind::User => None,
             (None, None) => Some(Instant::now()),
             (Some(t), None) => {
                 let access = t.issued + schedule::refresh_after(t.lifetime, jitter);

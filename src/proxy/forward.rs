@@ -95,7 +95,10 @@ fn select(snapshot: &Snapshot, req: &Request<Incoming>) -> Result<Arc<Route>, Pr
             "CONNECT is not served: this is a reverse proxy",
         ));
     }
-    if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+    // HTTP/2 always carries scheme and authority pseudo-headers; only HTTP/1 can send an
+    // absolute-form target.
+    let absolute = req.uri().scheme().is_some() || req.uri().authority().is_some();
+    if absolute && req.version() < Version::HTTP_2 {
         return Err(ProxyError::BadRequest(
             "absolute-form request targets are not served: send the path only",
         ));
