@@ -11,14 +11,8 @@ mod harness;
 mod support;
 
 use std::collections::BTreeSet;
-use std::convert::Infallible;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use harness::{provider, raw, route, Proxy};
 use support::{Failure, FakePlatform, FakeUpstream, Kind, CLIENT_SECRET};
@@ -108,56 +102,6 @@ impl Evidence {
             }
         }
     }
-}
-
-/// An HTTPS upstream on 127.0.0.1 for `localhost` offering HTTP/2 by ALPN (so the proxy's
-/// h2 and rustls code paths log too), recording each request's version and authorization.
-/// Returns its port and its certificate (PEM).
-#[allow(clippy::type_complexity)]
-async fn tls_upstream() -> (u16, String, Arc<Mutex<Vec<(http::Version, Option<String>)>>>) {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![certified.cert.der().clone()], key)
-        .expect("server config");
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = Arc::clone(&seen);
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, record) = (acceptor.clone(), Arc::clone(&record));
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                    let auth = req
-                        .headers()
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .map(String::from);
-                    record.lock().unwrap().push((req.version(), auth));
-                    async move {
-                        let resp = http::Response::builder()
-                            .header("content-type", "application/json")
-                            .body(Full::new(Bytes::from_static(b"{\"ok\":true}")))
-                            .expect("response");
-                        Ok::<_, Infallible>(resp)
-                    }
-                });
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let _ = builder.serve_connection(TokioIo::new(tls), service).await;
-            });
-        }
-    });
-    (port, certified.cert.pem(), seen)
 }
 
 /// Answers of the admin listener and the proxy, each recorded as shown.
@@ -268,7 +212,8 @@ async fn no_secret_reaches_the_log_metrics_admin_api_pages_or_error_bodies() {
     let up_bz = FakeUpstream::start_checking(bz.clone()).await;
     let up_o2 = FakeUpstream::start_checking(o2.clone()).await;
     let up_fw = FakeUpstream::start_checking(fw.clone()).await;
-    let (tls_port, tls_pem, tls_seen) = tls_upstream().await;
+    let tls = harness::tls::tls_server(r#"{"ok":true}"#).await;
+    let (tls_port, tls_pem, tls_seen) = (tls.port, tls.cert_pem, tls.seen);
     let pem_dir = tempfile::tempdir().expect("tempdir");
     let pem = pem_dir.path().join("upstream.pem");
     std::fs::write(&pem, tls_pem).expect("write pem");

@@ -127,12 +127,7 @@ async fn a_replaced_provider_hands_its_users_over_without_a_new_login() {
     proxy.wait_metric(GENERATION, 2.0).await;
     proxy.ready().await;
     assert_eq!(proxy.get("/u/me").await.status(), 200);
-    let resp = proxy
-        .http
-        .post(proxy.admin_url("/admin/tokens/bz/alice/refresh"))
-        .send()
-        .await
-        .unwrap();
+    let resp = proxy.refresh_now("bz", "alice").await;
     assert_eq!(resp.status(), 200);
     assert!(fake.refused().is_empty(), "{:?}", fake.refused());
     assert_eq!(fake.requests("authorization_code"), 1);

@@ -95,12 +95,7 @@ async fn login_refresh_and_restart(kind: Kind) {
 
     // Refresh twice: each rotates the refresh token, and the fake refuses any reuse.
     for n in 1..=2 {
-        let resp = proxy
-            .http
-            .post(proxy.admin_url("/admin/tokens/p/alice/refresh"))
-            .send()
-            .await
-            .unwrap();
+        let resp = proxy.refresh_now("p", "alice").await;
         assert_eq!(resp.status(), 200, "{kind:?}: {:?}", resp.text().await);
         assert_eq!(fake.requests("refresh_token"), n);
     }
@@ -112,12 +107,7 @@ async fn login_refresh_and_restart(kind: Kind) {
     proxy.ready().await;
     assert_eq!(proxy.get("/fixed/me").await.status(), 200);
     assert!(fake.is_valid(&bearer(&up.last().unwrap())));
-    let resp = proxy
-        .http
-        .post(proxy.admin_url("/admin/tokens/p/alice/refresh"))
-        .send()
-        .await
-        .unwrap();
+    let resp = proxy.refresh_now("p", "alice").await;
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
     assert_eq!(
@@ -246,12 +236,7 @@ async fn a_refused_refresh_means_needs_login_everywhere() {
     assert_eq!(proxy.login(&fake, "p", "alice").await.status(), 200);
     proxy.ready().await;
     fake.fail_next(Failure::Status(400), 1);
-    let resp = proxy
-        .http
-        .post(proxy.admin_url("/admin/tokens/p/alice/refresh"))
-        .send()
-        .await
-        .unwrap();
+    let resp = proxy.refresh_now("p", "alice").await;
     assert_eq!(resp.status(), 502);
     let tokens = proxy.tokens().await;
     assert_eq!(tokens[0]["status"], "needs_login", "{tokens}");
@@ -302,12 +287,7 @@ async fn user_tokens_refresh_on_schedule_and_after_a_401() {
     assert_eq!(proxy.get("/fixed/x").await.status(), 200);
     // With an hour-long token no scheduled refresh interferes with the 401's.
     fake.set_expires_in(3600);
-    let resp = proxy
-        .http
-        .post(proxy.admin_url("/admin/tokens/p/alice/refresh"))
-        .send()
-        .await
-        .unwrap();
+    let resp = proxy.refresh_now("p", "alice").await;
     assert_eq!(resp.status(), 200);
     up.reject_next(1);
     let before = fake.requests("refresh_token");

@@ -2,6 +2,8 @@
 //! `support`, the way linkerd's integration harness starts its proxy.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -209,6 +211,12 @@ impl Proxy {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client")
+    }
+
+    /// `POST /admin/tokens/{provider}/{subject}/refresh`.
+    pub async fn refresh_now(&self, provider: &str, subject: &str) -> reqwest::Response {
+        let url = self.admin_url(&format!("/admin/tokens/{provider}/{subject}/refresh"));
+        self.http.post(url).send().await.expect("admin refresh answers")
     }
 
     /// `GET /admin/tokens`.
