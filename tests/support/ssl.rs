@@ -1,6 +1,7 @@
 //! StreamerSonglist: form-encoded token calls; client credentials must carry
 //! `scope` (possibly empty); scopes are joined by commas.
 
+use super::token::{rfc_grant, ScopeSep};
 use hyper::http::request::Parts;
 
 use super::token::check_client;
@@ -23,22 +24,5 @@ pub fn parse_token(parts: &Parts, body: &[u8]) -> Result<GrantReq, String> {
         )?,
         other => return Err(format!("unsupported grant_type {other:?}")),
     };
-    check_client(f.get("client_id"), Some(f.get("client_secret")))?;
-    if f.opt("scope").is_some_and(|s| s.contains(' ')) {
-        return Err("scope must be comma-separated".into());
-    }
-    Ok(match grant_type {
-        "client_credentials" => GrantReq::ClientCredentials {
-            scopes: split_commas(f.opt("scope")),
-        },
-        "authorization_code" => GrantReq::AuthorizationCode {
-            code: f.get("code").to_string(),
-            redirect_uri: f.get("redirect_uri").to_string(),
-            verifier: None,
-        },
-        _ => GrantReq::Refresh {
-            refresh_token: f.get("refresh_token").to_string(),
-            redirect_uri: None,
-        },
-    })
+    rfc_grant(&f, grant_type, ScopeSep::Commas)
 }

@@ -12,7 +12,9 @@ use hyper::{Method, Request};
 use super::kind::{Failure, Kind, CLIENT_ID, CLIENT_SECRET};
 use super::server::{Reply, Reset};
 use super::state::Shared;
-use super::wire::{bytes_reply, json, random_string, read_body, PLATFORM_BODY_LIMIT};
+use super::wire::{
+    bytes_reply, json, random_string, read_body, split_commas, split_spaces, Fields, PLATFORM_BODY_LIMIT,
+};
 use super::{blaze, firework, glimesh, oauth2, shapes, ssl, twitch};
 
 /// A token request, already checked for its shape by the platform's parser.
@@ -61,6 +63,45 @@ pub struct Issued {
 pub enum Endpoint {
     Token,
     Refresh,
+}
+
+/// How an RFC 6749 platform joins scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeSep {
+    Spaces,
+    Commas,
+}
+
+/// The grant carried by already-checked RFC 6749 fields with the client id and secret in
+/// the request (Twitch, Glimesh, StreamerSonglist): the client must be ours, and scopes
+/// joined the platform's way.
+pub fn rfc_grant(f: &Fields, grant_type: &str, sep: ScopeSep) -> Result<GrantReq, String> {
+    check_client(f.get("client_id"), Some(f.get("client_secret")))?;
+    let (wrong, name) = match sep {
+        ScopeSep::Spaces => (',', "space-separated"),
+        ScopeSep::Commas => (' ', "comma-separated"),
+    };
+    if f.opt("scope").is_some_and(|s| s.contains(wrong)) {
+        return Err(format!("scope must be {name}"));
+    }
+    Ok(match grant_type {
+        "client_credentials" => GrantReq::ClientCredentials {
+            scopes: match sep {
+                ScopeSep::Spaces => split_spaces(f.opt("scope")),
+                ScopeSep::Commas => split_commas(f.opt("scope")),
+            },
+        },
+        "authorization_code" => GrantReq::AuthorizationCode {
+            code: f.get("code").to_string(),
+            redirect_uri: f.get("redirect_uri").to_string(),
+            verifier: None,
+        },
+        // None of these documents a redirect_uri check on refresh: tolerated, not compared.
+        _ => GrantReq::Refresh {
+            refresh_token: f.get("refresh_token").to_string(),
+            redirect_uri: None,
+        },
+    })
 }
 
 /// Checks the client id and, when given, the secret.

@@ -1,6 +1,7 @@
 //! Twitch (id.twitch.tv): form-encoded token calls, GET /oauth2/validate with
 //! `Authorization: OAuth T`, POST /oauth2/revoke with `client_id` and `token`.
 
+use super::token::{rfc_grant, ScopeSep};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -28,24 +29,7 @@ pub fn parse_token(parts: &Parts, body: &[u8]) -> Result<GrantReq, String> {
         "refresh_token" => Fields::check(&pairs, &[&base[..], &["refresh_token"]].concat(), &[])?,
         other => return Err(format!("unsupported grant_type {other:?}")),
     };
-    check_client(f.get("client_id"), Some(f.get("client_secret")))?;
-    if f.opt("scope").is_some_and(|s| s.contains(',')) {
-        return Err("scope must be space-separated".into());
-    }
-    Ok(match grant_type {
-        "client_credentials" => GrantReq::ClientCredentials {
-            scopes: split_spaces(f.opt("scope")),
-        },
-        "authorization_code" => GrantReq::AuthorizationCode {
-            code: f.get("code").to_string(),
-            redirect_uri: f.get("redirect_uri").to_string(),
-            verifier: None,
-        },
-        _ => GrantReq::Refresh {
-            refresh_token: f.get("refresh_token").to_string(),
-            redirect_uri: None,
-        },
-    })
+    rfc_grant(&f, grant_type, ScopeSep::Spaces)
 }
 
 /// GET /oauth2/validate.
