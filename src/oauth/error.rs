@@ -31,7 +31,9 @@ impl TokenError {
         if e.is_timeout() {
             TokenError::Timeout
         } else {
-            TokenError::Transport(Arc::new(e))
+            // Glimesh and Firework take the client secret and codes in the query string: the
+            // URL never rides along with the error into a log line.
+            TokenError::Transport(Arc::new(e.without_url()))
         }
     }
 
@@ -42,5 +44,24 @@ impl TokenError {
             TokenError::Backoff(inner) => inner.is_rejection(),
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn transport_errors_forget_the_url_and_its_query_secrets() {
+        // Nothing listens on port 9 here: the call fails before any answer.
+        let client = reqwest::Client::new();
+        let e = client
+            .post("http://127.0.0.1:9/oauth/token?client_secret=s3cr3t&code=c0de")
+            .send()
+            .await
+            .expect_err("nothing listens");
+        let e = TokenError::from_reqwest(e);
+        let shown = format!("{e} {e:?} {:?}", std::error::Error::source(&e));
+        assert!(!shown.contains("s3cr3t") && !shown.contains("c0de"), "{shown}");
     }
 }

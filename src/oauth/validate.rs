@@ -44,6 +44,7 @@ pub async fn validate(client: &PlatformClient, cell: &Arc<TokenCell>) {
     let resp = match client.http.get(url).header(AUTHORIZATION, header).send().await {
         Ok(r) => r,
         Err(e) => {
+            let e = e.without_url();
             tracing::warn!(provider = %cell.provider, subject = %cell.subject, error = %e, "validation call failed");
             return;
         }
