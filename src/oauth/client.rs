@@ -84,7 +84,10 @@ impl PlatformClient {
                 tracing::debug!(provider = %self.config.name, grant = grant.label(), "token call succeeded")
             }
             Err(e) => {
-                tracing::warn!(provider = %self.config.name, grant = grant.label(), error = %e, "token call failed")
+                // The chain (DNS, connect, TLS...) tells an operator what to fix; transport
+                // errors have had their URL, and with it any query-string secret, removed.
+                let cause = causes(e);
+                tracing::warn!(provider = %self.config.name, grant = grant.label(), error = %e, cause, "token call failed")
             }
         }
         result
@@ -151,6 +154,16 @@ impl PlatformClient {
         let body = read_capped(resp).await?;
         classify(status.as_u16(), &body)
     }
+}
+
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut parts = Vec::new();
+    let mut next = e.source();
+    while let Some(err) = next {
+        parts.push(err.to_string());
+        next = err.source();
+    }
+    parts.join(": ")
 }
 
 /// RFC 6749 §2.3.1: client credentials are form-encoded before Basic encoding.
