@@ -28,31 +28,9 @@ struct Sidecar {
     _dir: tempfile::TempDir,
 }
 
-/// The log line's `key=VALUE` field, colours or not.
+/// The log line's address field `key`, colours or not.
 fn field(line: &str, key: &str) -> Option<SocketAddr> {
-    let plain = strip_ansi(line);
-    plain
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
-        .and_then(|v| v.trim_matches('"').parse().ok())
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ params final-byte
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    harness::log::addr_after(&harness::log::strip_ansi(line), key)
 }
 
 impl Sidecar {
