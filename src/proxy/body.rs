@@ -36,8 +36,23 @@ pub struct Tee {
     done: Option<oneshot::Sender<Vec<Bytes>>>,
 }
 
-/// Receives the whole body once it has streamed, if it fitted in the retry buffer.
-pub type Kept = oneshot::Receiver<Vec<Bytes>>;
+/// The request body as kept for a replay.
+pub enum Kept {
+    /// All of it, known before sending (no body, or one read first).
+    Whole(Vec<Bytes>),
+    /// Arrives once the streamed body has ended, if it fitted in the retry buffer.
+    Streamed(oneshot::Receiver<Vec<Bytes>>),
+}
+
+impl Kept {
+    /// The whole body, if it was kept.
+    pub fn take(self) -> Option<Vec<Bytes>> {
+        match self {
+            Kept::Whole(chunks) => Some(chunks),
+            Kept::Streamed(mut rx) => rx.try_recv().ok(),
+        }
+    }
+}
 
 impl ProxyBody {
     /// Prepares a client's body for the trip upstream; the receiver yields it whole for a
@@ -49,16 +64,15 @@ impl ProxyBody {
         limit: usize,
         max: Option<u64>,
     ) -> Result<(ProxyBody, Kept), hyper::Error> {
-        let (tx, rx) = oneshot::channel();
+        // Most requests land here, without a channel or any allocation for the replay.
         if inner.is_end_stream() {
-            let _ = tx.send(Vec::new());
-            return Ok((ProxyBody::Empty, rx));
+            return Ok((ProxyBody::Empty, Kept::Whole(Vec::new())));
         }
         if inner.size_hint().exact().is_some_and(|n| n <= limit as u64) {
             let bytes = inner.collect().await?.to_bytes();
-            let _ = tx.send(vec![bytes.clone()]);
-            return Ok((ProxyBody::replay(vec![bytes]), rx));
+            return Ok((ProxyBody::replay(vec![bytes.clone()]), Kept::Whole(vec![bytes])));
         }
+        let (tx, rx) = oneshot::channel();
         let tee = Tee {
             inner,
             kept: Some(Vec::new()),
@@ -68,7 +82,7 @@ impl ProxyBody {
             max,
             done: Some(tx),
         };
-        Ok((ProxyBody::Streaming(tee), rx))
+        Ok((ProxyBody::Streaming(tee), Kept::Streamed(rx)))
     }
 
     pub fn replay(chunks: Vec<Bytes>) -> ProxyBody {

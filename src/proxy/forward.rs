@@ -164,9 +164,8 @@ async fn forward(
         // Refresh the token that was refused (unless a newer one replaced it meanwhile);
         // replay only if the whole body was kept.
         let fresh = cell.refresh(client, Some(token.generation), true).await;
-        let mut kept = kept;
-        match (fresh, kept.try_recv()) {
-            (Ok(fresh), Ok(chunks)) if !upgrading => {
+        match (fresh, kept.take()) {
+            (Ok(fresh), Some(chunks)) if !upgrading => {
                 route.metrics.unauthorized_retries.inc();
                 let (method, uri, mut headers) = replay;
                 headers.insert(header::AUTHORIZATION, fresh.authorization.clone());
