@@ -11,6 +11,7 @@ use http::{header, HeaderName, HeaderValue};
 use crate::config::{Config, Kind, TokenSpec};
 use crate::metrics::Metrics;
 use crate::oauth::{ClientBuildError, Provider, StoredToken, TokenStore};
+use crate::policy::{AdminOrigin, HostPolicy, OriginPolicy};
 use crate::proxy::route::{Route, RouteMetrics, Router};
 use crate::proxy::upstream::{self, TlsSetupError, UpstreamClient};
 
@@ -18,6 +19,12 @@ pub struct Snapshot {
     pub config: Arc<Config>,
     pub router: Router,
     pub providers: BTreeMap<String, Arc<Provider>>,
+    /// `Host` names both listeners answer.
+    pub hosts: HostPolicy,
+    /// Browser origins the proxy listener serves.
+    pub origins: OriginPolicy,
+    /// Where the admin listener takes state changes from.
+    pub admin_origin: AdminOrigin,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +160,9 @@ impl Snapshot {
             }));
         }
         Ok(Snapshot {
+            hosts: HostPolicy::new(&config.server),
+            origins: OriginPolicy::new(&config.server.allowed_origins),
+            admin_origin: AdminOrigin::new(&config.server.public_url),
             config,
             router: Router::new(routes),
             providers,
