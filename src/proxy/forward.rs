@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
@@ -43,7 +43,7 @@ pub async fn handle(
 ) -> Result<Response<ResponseBody>, Infallible> {
     let started = Instant::now();
     let snapshot = shared.snapshot.load_full();
-    let method = method_label(req.method());
+    let method = req.method().clone();
     let admission = Admission::enter(shared, snapshot.config.server.max_concurrent_requests);
     let mut ex = Exchange {
         origin: OriginVerdict::Local,
@@ -51,30 +51,28 @@ pub async fn handle(
         in_flight: None,
     };
     let outcome = phases(&snapshot, &mut ex, admission.admitted(), req).await;
-    let metrics = &admission.shared().metrics;
-    let label = ex.route.as_ref().map_or("none", |r| r.prefix.as_str());
     let (mut resp, upgrade) = match outcome {
         Ok(Forwarded { resp, upgrade }) => (resp, upgrade),
         Err(e) => {
-            if let Some(reason) = e.upstream_reason() {
-                metrics.upstream_errors.with_label_values(&[label, reason]).inc();
-            }
-            if ex.route.is_some() {
+            if let Some(route) = &ex.route {
+                if let Some(reason) = e.upstream_reason() {
+                    route.metrics.upstream_error(reason);
+                }
                 let cause = std::error::Error::source(&e).map(ToString::to_string);
-                tracing::warn!(route = label, error = %e, cause, "request failed");
+                tracing::warn!(route = %route.prefix, error = %e, cause, "request failed");
             }
             (e.into_response(), None)
         }
     };
     // Respond: what the answer may carry to a browser, then the bookkeeping.
     policy::allow_origin(&ex.origin, resp.headers_mut());
-    if let Some(route) = &ex.route {
-        route.metrics.duration.observe(started.elapsed().as_secs_f64());
+    match &ex.route {
+        Some(route) => {
+            route.metrics.duration.observe(started.elapsed().as_secs_f64());
+            route.metrics.requests.inc(&method, resp.status());
+        }
+        None => snapshot.unrouted.inc(&method, resp.status()),
     }
-    metrics
-        .requests
-        .with_label_values(&[label, method, resp.status().as_str()])
-        .inc();
     let held = Held {
         admission,
         in_flight: ex.in_flight.take(),
@@ -145,7 +143,7 @@ async fn phases(
         other => other,
     }?;
     let mut resp = replay_on_401(&route, &cell, &token, resp, replay, kept).await?;
-    route.observe_rate_limit(resp.headers());
+    route.metrics.observe_rate_limit(resp.headers());
     if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_upgrade)) = (resp.status(), client_upgrade) {
         let upstream_upgrade = hyper::upgrade::on(&mut resp);
         return Ok(Forwarded {
@@ -168,20 +166,4 @@ fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
         .ok()?
         .parse()
         .ok()
-}
-
-/// A bounded `method` label: the standard methods by name, anything else as `OTHER`.
-fn method_label(m: &Method) -> &'static str {
-    match *m {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "OTHER",
-    }
 }

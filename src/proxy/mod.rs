@@ -11,6 +11,7 @@ mod policy;
 pub mod response;
 mod rewrite;
 pub mod route;
+mod route_metrics;
 mod send;
 pub mod target;
 pub mod token;

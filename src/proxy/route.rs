@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderName, HeaderValue};
-use prometheus::{Histogram, IntCounter, IntGauge, IntGaugeVec};
 
+pub use super::route_metrics::{RequestCounts, RouteMetrics};
 pub use super::target::escapes;
 use super::upstream::UpstreamClient;
 use crate::config::TokenSpec;
@@ -31,36 +31,6 @@ pub struct Route {
     pub max_body_bytes: Option<u64>,
     pub client: UpstreamClient,
     pub metrics: RouteMetrics,
-}
-
-/// The route's metric handles, resolved once instead of looked up per request.
-pub struct RouteMetrics {
-    pub duration: Histogram,
-    pub in_flight: IntGauge,
-    pub unauthorized_retries: IntCounter,
-    /// Resolved on the first answer that carries the headers, so routes whose upstream never
-    /// sends them export no misleading zeros.
-    pub ratelimit_remaining: IntGaugeVec,
-    pub ratelimit_reset: IntGaugeVec,
-}
-
-impl Route {
-    /// Publishes Twitch-style `Ratelimit-Remaining` / `Ratelimit-Reset` answer headers.
-    pub fn observe_rate_limit(&self, headers: &http::HeaderMap) {
-        let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<i64>().ok();
-        if let Some(n) = number("ratelimit-remaining") {
-            self.metrics
-                .ratelimit_remaining
-                .with_label_values(&[&self.prefix])
-                .set(n);
-        }
-        if let Some(n) = number("ratelimit-reset") {
-            self.metrics
-                .ratelimit_reset
-                .with_label_values(&[&self.prefix])
-                .set(n);
-        }
-    }
 }
 
 pub struct Router {
