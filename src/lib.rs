@@ -41,6 +41,9 @@ pub struct Shared {
     pub pending: PendingLogins,
     /// Requests being served by the proxy listener, against `max_concurrent_requests`.
     pub active: AtomicUsize,
+    /// `max_concurrent_requests` when the configuration leaves it out: sized at start from
+    /// the file descriptors the process may open.
+    pub default_max_concurrent: usize,
     /// The token store, shared by every snapshot.
     pub store: Arc<dyn TokenStore>,
     /// Which configuration is live: 1 at start, one more per successful reload.
@@ -131,6 +134,9 @@ pub async fn run(
         metrics,
         pending: PendingLogins::default(),
         active: AtomicUsize::new(0),
+        default_max_concurrent: server::descriptors::default_max_concurrent_requests(
+            server::descriptors::raise_nofile_limit(),
+        ),
         store,
         generation: AtomicU64::new(1),
         reload: Arc::new(Notify::new()),

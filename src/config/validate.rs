@@ -109,12 +109,12 @@ fn server(raw: &RawConfig, p: &mut Problems) -> Server {
         }
     };
     let max_concurrent_requests = match s.max_concurrent_requests {
-        None => DEFAULT_MAX_CONCURRENT_REQUESTS,
+        None => None,
         Some(0) => {
             p.add("server.max_concurrent_requests", "must be at least 1");
-            DEFAULT_MAX_CONCURRENT_REQUESTS
+            None
         }
-        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        Some(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
     };
     let retry_buffer = match s.retry_buffer {
         None => DEFAULT_RETRY_BUFFER,

@@ -44,7 +44,9 @@ pub async fn handle(
     let started = Instant::now();
     let snapshot = shared.snapshot.load_full();
     let method = req.method().clone();
-    let admission = Admission::enter(shared, snapshot.config.server.max_concurrent_requests);
+    let max = snapshot.config.server.max_concurrent_requests;
+    let max = max.unwrap_or(shared.default_max_concurrent);
+    let admission = Admission::enter(shared, max);
     let mut ex = Exchange {
         origin: OriginVerdict::Local,
         route: None,

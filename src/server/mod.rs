@@ -3,6 +3,7 @@
 //! shutdown giving in-flight requests `grace` to finish.
 
 mod accept;
+pub mod descriptors;
 mod idle;
 
 use std::convert::Infallible;
