@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use http::{header, HeaderValue, Response, StatusCode};
 
-use super::html::{escape, outcome, query_value};
+use maud::{html, Markup};
+
+use super::html::{outcome, query_value};
 use super::AdminBody;
 use crate::oauth::login::{self, LoginError, StateRefusal};
 use crate::oauth::Provider;
@@ -31,8 +33,8 @@ fn unknown_provider(name: &str) -> Response<AdminBody> {
         StatusCode::NOT_FOUND,
         false,
         "Unknown provider",
-        &format!("No provider named <b>{}</b> is configured.", escape(name)),
-        "Check the [providers] tables of the configuration.",
+        html! { "No provider named " b { (name) } " is configured." },
+        html! { "Check the [providers] tables of the configuration." },
     )
 }
 
@@ -48,8 +50,8 @@ pub async fn start(shared: &Shared, name: &str, query: Option<&str>) -> Response
             StatusCode::BAD_REQUEST,
             false,
             "Invalid user name",
-            "A user name is 1 to 128 letters, digits or <code>_ . @ : -</code>.",
-            "Pick another name and connect again.",
+            html! { "A user name is 1 to 128 letters, digits or " code { "_ . @ : -" } "." },
+            html! { "Pick another name and connect again." },
         );
     }
     match login::begin(&provider.client, &shared.pending, &user).await {
@@ -67,8 +69,8 @@ pub async fn start(shared: &Shared, name: &str, query: Option<&str>) -> Response
             StatusCode::BAD_REQUEST,
             false,
             "No login for this provider",
-            &format!("Provider <b>{}</b> has no authorization endpoint.", escape(name)),
-            "Set its authorize_url in the configuration.",
+            html! { "Provider " b { (name) } " has no authorization endpoint." },
+            html! { "Set its authorize_url in the configuration." },
         ),
         Err(e) => {
             tracing::warn!(provider = name, error = %e, "login could not start");
@@ -76,8 +78,8 @@ pub async fn start(shared: &Shared, name: &str, query: Option<&str>) -> Response
                 StatusCode::BAD_GATEWAY,
                 false,
                 "The platform could not start the login",
-                &format!("{} did not hand out a login page.", escape(name)),
-                "Try again in a minute; if it keeps failing, check the client id, secret and redirect URI.",
+                html! { (name) " did not hand out a login page." },
+                html! { "Try again in a minute; if it keeps failing, check the client id, secret and redirect URI." },
             )
         }
     }
@@ -85,43 +87,37 @@ pub async fn start(shared: &Shared, name: &str, query: Option<&str>) -> Response
 
 pub async fn callback(shared: &Shared, name: &str, query: Option<&str>) -> Response<AdminBody> {
     let again = |user: &str| {
-        format!(
-            "<a class=\"button\" href=\"/oauth/{}/login?user={}\">Connect again</a>",
-            escape(&query_value(name)),
-            escape(&query_value(user))
-        )
+        let href = format!("/oauth/{}/login?user={}", query_value(name), query_value(user));
+        html! { a.button href=(href) { "Connect again" } }
     };
     let Some(state) = param(query, "state").filter(|s| !s.is_empty()) else {
-        return refused("The platform's answer carries no state.", &again(DEFAULT_USER));
+        return refused("The platform's answer carries no state.", again(DEFAULT_USER));
     };
     let pending = match shared.pending.take(&state) {
         Ok(p) => p,
         Err(StateRefusal::Expired) => {
-            return refused("This login took longer than 10 minutes.", &again(DEFAULT_USER));
+            return refused("This login took longer than 10 minutes.", again(DEFAULT_USER));
         }
         Err(StateRefusal::Unknown) => {
-            return refused("This login is unknown or was already used.", &again(DEFAULT_USER));
+            return refused("This login is unknown or was already used.", again(DEFAULT_USER));
         }
     };
     if pending.provider != name {
         return refused(
             "This login was started for another provider.",
-            &again(&pending.user),
+            again(&pending.user),
         );
     }
     let Some(provider) = provider(shared, name) else {
         return unknown_provider(name);
     };
     if let Some(error) = param(query, "error") {
-        let detail = format!(
-            "{} answered <b>{}</b>{}; no token was stored for {}.",
-            escape(name),
-            escape(&error),
-            param(query, "error_description")
-                .map(|d| format!(" ({})", escape(&d)))
-                .unwrap_or_default(),
-            escape(&pending.user)
-        );
+        let description = param(query, "error_description");
+        let detail = html! {
+            (name) " answered " b { (error) }
+            @if let Some(d) = description { " (" (d) ")" }
+            "; no token was stored for " (pending.user) "."
+        };
         let title = if error == "access_denied" {
             "Access was denied"
         } else {
@@ -131,12 +127,12 @@ pub async fn callback(shared: &Shared, name: &str, query: Option<&str>) -> Respo
             StatusCode::BAD_REQUEST,
             false,
             title,
-            &detail,
-            &again(&pending.user),
+            detail,
+            again(&pending.user),
         );
     }
     let Some(code) = param(query, "code").filter(|c| !c.is_empty()) else {
-        return refused("The platform's answer carries no code.", &again(&pending.user));
+        return refused("The platform's answer carries no code.", again(&pending.user));
     };
     match login::exchange(&provider.client, AuthorizationCode::new(code), &pending).await {
         Ok(token) => {
@@ -152,13 +148,11 @@ pub async fn callback(shared: &Shared, name: &str, query: Option<&str>) -> Respo
                 StatusCode::OK,
                 true,
                 "Connected",
-                &format!(
-                    "The token of <b>{}</b> at {} is stored (scopes: {}); it will be refreshed automatically.",
-                    escape(&pending.user),
-                    escape(name),
-                    escape(&scopes)
-                ),
-                "You can close this page.",
+                html! {
+                    "The token of " b { (pending.user) } " at " (name) " is stored (scopes: " (scopes)
+                    "); it will be refreshed automatically."
+                },
+                html! { "You can close this page." },
             )
         }
         Err(e) => {
@@ -167,19 +161,19 @@ pub async fn callback(shared: &Shared, name: &str, query: Option<&str>) -> Respo
                 StatusCode::BAD_GATEWAY,
                 false,
                 "The code exchange failed",
-                &format!("{} did not exchange the login for a token.", escape(name)),
-                &again(&pending.user),
+                html! { (name) " did not exchange the login for a token." },
+                again(&pending.user),
             )
         }
     }
 }
 
-fn refused(why: &str, next: &str) -> Response<AdminBody> {
+fn refused(why: &str, next: Markup) -> Response<AdminBody> {
     outcome(
         StatusCode::BAD_REQUEST,
         false,
         "This login cannot be completed",
-        why,
+        html! { (why) },
         next,
     )
 }
