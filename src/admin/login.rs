@@ -1,34 +1,33 @@
-//! `/oauth/{provider}/login` and `/oauth/{provider}/callback`: the browser's side of the
-//! login flow, with a page for every outcome that says what to do next.
+//! `/oauth/{provider}/login`: the browser's side of starting a login, with a page for every
+//! refusal that says what to do next. The callback is in `callback`.
 
 use std::sync::Arc;
 
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{header, HeaderMap, Response, StatusCode, Uri};
 
-use maud::{html, Markup};
+use maud::html;
 
-use super::html::{outcome, query_value};
-use super::AdminBody;
-use crate::oauth::login::{self, LoginError, StateRefusal};
+use super::html::outcome;
+use super::{browser, cookie, AdminBody};
+use crate::oauth::login::{self, LoginError};
 use crate::oauth::Provider;
 use crate::proxy::token::valid_user;
-use crate::secret::AuthorizationCode;
 use crate::Shared;
 
 /// The user a login is for when none is named.
 pub const DEFAULT_USER: &str = "default";
 
-fn param(query: Option<&str>, name: &str) -> Option<String> {
+pub(super) fn param(query: Option<&str>, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query?.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
 
-fn provider(shared: &Shared, name: &str) -> Option<Arc<Provider>> {
+pub(super) fn provider(shared: &Shared, name: &str) -> Option<Arc<Provider>> {
     shared.snapshot.load().providers.get(name).cloned()
 }
 
-fn unknown_provider(name: &str) -> Response<AdminBody> {
+pub(super) fn unknown_provider(name: &str) -> Response<AdminBody> {
     outcome(
         StatusCode::NOT_FOUND,
         false,
@@ -38,11 +37,15 @@ fn unknown_provider(name: &str) -> Response<AdminBody> {
     )
 }
 
-pub async fn start(shared: &Shared, name: &str, query: Option<&str>) -> Response<AdminBody> {
+pub async fn start(shared: &Shared, name: &str, uri: &Uri, headers: &HeaderMap) -> Response<AdminBody> {
     let Some(provider) = provider(shared, name) else {
         return unknown_provider(name);
     };
-    let user = param(query, "user")
+    let public_url = shared.snapshot.load().config.server.public_url.clone();
+    if let Some(location) = browser::public_location(&public_url, uri, headers) {
+        return browser::redirect(&location);
+    }
+    let user = param(uri.query(), "user")
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| DEFAULT_USER.to_string());
     if !valid_user(&user) {
@@ -55,14 +58,12 @@ pub async fn start(shared: &Shared, name: &str, query: Option<&str>) -> Response
         );
     }
     match login::begin(&provider.client, &shared.pending, &user).await {
-        Ok(url) => {
-            let mut resp = Response::new(AdminBody::default());
-            *resp.status_mut() = StatusCode::FOUND;
-            if let Ok(location) = HeaderValue::try_from(url.as_str()) {
-                resp.headers_mut().insert(header::LOCATION, location);
+        Ok(started) => {
+            let mut resp = browser::redirect(started.url.as_str());
+            let redirect_uri = &provider.client.config.redirect_uri;
+            if let Some(set) = cookie::set(redirect_uri, &started.state, &started.binding) {
+                resp.headers_mut().insert(header::SET_COOKIE, set);
             }
-            resp.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             resp
         }
         Err(LoginError::NoAuthorizeUrl) => outcome(
@@ -83,97 +84,4 @@ pub async fn start(shared: &Shared, name: &str, query: Option<&str>) -> Response
             )
         }
     }
-}
-
-pub async fn callback(shared: &Shared, name: &str, query: Option<&str>) -> Response<AdminBody> {
-    let again = |user: &str| {
-        let href = format!("/oauth/{}/login?user={}", query_value(name), query_value(user));
-        html! { a.button href=(href) { "Connect again" } }
-    };
-    let Some(state) = param(query, "state").filter(|s| !s.is_empty()) else {
-        return refused("The platform's answer carries no state.", again(DEFAULT_USER));
-    };
-    let pending = match shared.pending.take(&state) {
-        Ok(p) => p,
-        Err(StateRefusal::Expired) => {
-            return refused("This login took longer than 10 minutes.", again(DEFAULT_USER));
-        }
-        Err(StateRefusal::Unknown) => {
-            return refused("This login is unknown or was already used.", again(DEFAULT_USER));
-        }
-    };
-    if pending.provider != name {
-        return refused(
-            "This login was started for another provider.",
-            again(&pending.user),
-        );
-    }
-    let Some(provider) = provider(shared, name) else {
-        return unknown_provider(name);
-    };
-    if let Some(error) = param(query, "error") {
-        let description = param(query, "error_description");
-        let detail = html! {
-            (name) " answered " b { (error) }
-            @if let Some(d) = description { " (" (d) ")" }
-            "; no token was stored for " (pending.user) "."
-        };
-        let title = if error == "access_denied" {
-            "Access was denied"
-        } else {
-            "The login failed"
-        };
-        return outcome(
-            StatusCode::BAD_REQUEST,
-            false,
-            title,
-            detail,
-            again(&pending.user),
-        );
-    }
-    let Some(code) = param(query, "code").filter(|c| !c.is_empty()) else {
-        return refused("The platform's answer carries no code.", again(&pending.user));
-    };
-    match login::exchange(&provider.client, AuthorizationCode::new(code), &pending).await {
-        Ok(token) => {
-            let cell = provider.user_or_insert(&pending.user);
-            let token = cell.install_login(&provider.client, token).await;
-            tracing::info!(provider = name, subject = %pending.user, "user connected");
-            let scopes = if token.scopes.is_empty() {
-                "none reported".to_string()
-            } else {
-                token.scopes.join(", ")
-            };
-            outcome(
-                StatusCode::OK,
-                true,
-                "Connected",
-                html! {
-                    "The token of " b { (pending.user) } " at " (name) " is stored (scopes: " (scopes)
-                    "); it will be refreshed automatically."
-                },
-                html! { "You can close this page." },
-            )
-        }
-        Err(e) => {
-            tracing::warn!(provider = name, subject = %pending.user, error = %e, "code exchange failed");
-            outcome(
-                StatusCode::BAD_GATEWAY,
-                false,
-                "The code exchange failed",
-                html! { (name) " did not exchange the login for a token." },
-                again(&pending.user),
-            )
-        }
-    }
-}
-
-fn refused(why: &str, next: Markup) -> Response<AdminBody> {
-    outcome(
-        StatusCode::BAD_REQUEST,
-        false,
-        "This login cannot be completed",
-        html! { (why) },
-        next,
-    )
 }
