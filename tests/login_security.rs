@@ -1,5 +1,5 @@
 //! The login pages against a page open in the same browser, tried as an attacker would:
-//! markup smuggled into a page, a callback from another browser.
+//! markup smuggled into a page, a callback from another browser, a flood of logins.
 
 mod harness;
 mod support;
@@ -159,6 +159,50 @@ async fn several_logins_at_once_in_one_browser_each_finish() {
     }
     assert_eq!(fake.requests("authorization_code"), 3);
     assert_eq!(proxy.tokens().await.as_array().unwrap().len(), 3);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_flood_of_logins_is_refused_and_evicts_no_pending_one() {
+    let (fake, _up, proxy) = setup().await;
+    let victim = proxy.no_redirect();
+    let (location, _) = start_login(&proxy, &victim, "alice").await;
+    let flood = proxy.other_browser();
+    let (mut started, mut refused) = (0, 0);
+    for i in 0..1029 {
+        let resp = flood
+            .get(proxy.public_url(&format!("/oauth/p/login?user=u{i}")))
+            .send()
+            .await
+            .unwrap();
+        match resp.status().as_u16() {
+            302 => started += 1,
+            429 => {
+                refused += 1;
+                assert!(resp.headers().get("set-cookie").is_none());
+                let page = resp.text().await.unwrap();
+                assert!(page.contains("Too many logins"), "{page}");
+            }
+            other => panic!("login {i}: {other}"),
+        }
+    }
+    assert_eq!(
+        (started, refused),
+        (63, 966),
+        "64 pending logins per provider at most"
+    );
+    // The legitimate login, started first, still completes.
+    let back = fake.follow_authorize(&location).await.unwrap();
+    let done = victim.get(&back).send().await.unwrap();
+    assert_eq!(done.status(), 200, "{}", done.text().await.unwrap());
+    assert_eq!(proxy.get("/u/x").await.status(), 200);
+    // Its completion made room for one more.
+    let one_more = victim
+        .get(proxy.public_url("/oauth/p/login?user=bob"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one_more.status(), 302);
     proxy.stop().await;
 }
 

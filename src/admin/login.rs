@@ -9,7 +9,7 @@ use maud::html;
 
 use super::html::outcome;
 use super::{browser, cookie, AdminBody};
-use crate::oauth::login::{self, LoginError};
+use crate::oauth::login::{self, LoginError, MAX_PENDING_PER_PROVIDER, STATE_TTL};
 use crate::oauth::Provider;
 use crate::proxy::token::valid_user;
 use crate::Shared;
@@ -72,6 +72,19 @@ pub async fn start(shared: &Shared, name: &str, uri: &Uri, headers: &HeaderMap) 
             "No login for this provider",
             html! { "Provider " b { (name) } " has no authorization endpoint." },
             html! { "Set its authorize_url in the configuration." },
+        ),
+        Err(LoginError::TooMany) => outcome(
+            StatusCode::TOO_MANY_REQUESTS,
+            false,
+            "Too many logins at once",
+            html! {
+                (name) " has " (MAX_PENDING_PER_PROVIDER)
+                " logins waiting for the platform to send the browser back; no more can start now."
+            },
+            html! {
+                "Finish one of them, or wait: each unfinished login lapses "
+                (STATE_TTL.as_secs() / 60) " minutes after it started."
+            },
         ),
         Err(e) => {
             tracing::warn!(provider = name, error = %e, "login could not start");

@@ -14,7 +14,9 @@ use super::token::Token;
 use crate::config::Kind;
 use crate::secret::{AuthorizationCode, CodeVerifier, LoginBinding};
 
-pub use super::pending::{Pending, PendingLogins, StateRefusal, STATE_TTL};
+pub use super::pending::{
+    Pending, PendingLogins, StateRefusal, TooManyLogins, MAX_PENDING_PER_PROVIDER, STATE_TTL,
+};
 
 /// Blaze applies no default scopes; these are the chat-bot set its documents name.
 const BLAZE_DEFAULT_SCOPES: [&str; 4] = ["users.read", "offline.access", "channel.moderate", "users.bot"];
@@ -23,6 +25,8 @@ const BLAZE_DEFAULT_SCOPES: [&str; 4] = ["users.read", "offline.access", "channe
 pub enum LoginError {
     #[error("this provider has no authorization endpoint; set authorize_url")]
     NoAuthorizeUrl,
+    #[error("this provider has too many unfinished logins")]
+    TooMany,
     #[error("the platform could not start the login: {0}")]
     Start(#[source] TokenError),
 }
@@ -54,6 +58,9 @@ pub async fn begin(
         .authorize
         .clone()
         .ok_or(LoginError::NoAuthorizeUrl)?;
+    if !pending.has_room(&config.name) {
+        return Err(LoginError::TooMany);
+    }
     if config.kind == Kind::Blaze {
         let scopes: Vec<&str> = if config.scopes.is_empty() {
             BLAZE_DEFAULT_SCOPES.to_vec()
@@ -82,7 +89,9 @@ pub async fn begin(
         let url = Url::parse(&answer.url)
             .map_err(|_| LoginError::Start(TokenError::Malformed("generate-auth-url answer")))?;
         let verifier = CodeVerifier::new(answer.code_verifier);
-        let binding = pending.insert(answer.state.clone(), &config.name, user, Some(verifier));
+        let binding = pending
+            .insert(answer.state.clone(), &config.name, user, Some(verifier))
+            .map_err(|_| LoginError::TooMany)?;
         return Ok(Started {
             url,
             state: answer.state,
@@ -117,7 +126,9 @@ pub async fn begin(
             q.append_pair(k, v);
         }
     }
-    let binding = pending.insert(state.clone(), &config.name, user, verifier);
+    let binding = pending
+        .insert(state.clone(), &config.name, user, verifier)
+        .map_err(|_| LoginError::TooMany)?;
     Ok(Started { url, state, binding })
 }
 

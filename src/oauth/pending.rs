@@ -15,8 +15,10 @@ use crate::secret::{CodeVerifier, LoginBinding};
 
 /// How long a login may take between the redirect and the callback.
 pub const STATE_TTL: Duration = Duration::from_secs(600);
-/// Bounds the memory that unfinished logins can take.
-const MAX_PENDING: usize = 1024;
+/// Unfinished logins per provider. A person finishes a login in a minute or two, so this is
+/// far above what people do at once, and it bounds what a flood of logins can hold; past it
+/// new logins are refused rather than older ones dropped, so a flood cannot evict a real one.
+pub const MAX_PENDING_PER_PROVIDER: usize = 64;
 
 #[derive(Debug)]
 pub struct Pending {
@@ -37,6 +39,10 @@ pub enum StateRefusal {
     OtherBrowser,
 }
 
+/// The provider has `MAX_PENDING_PER_PROVIDER` unfinished logins already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyLogins;
+
 /// Unfinished logins by `state`. Touched only by the login pages, never by proxied requests.
 #[derive(Default)]
 pub struct PendingLogins {
@@ -56,8 +62,16 @@ impl PendingLogins {
         provider: &str,
         user: &str,
         verifier: Option<CodeVerifier>,
-    ) -> LoginBinding {
+    ) -> Result<LoginBinding, TooManyLogins> {
         self.insert_at(state, provider, user, verifier, Instant::now())
+    }
+
+    /// Whether `provider` may start another login now (checked before asking a platform to
+    /// start one; `insert` checks again).
+    pub fn has_room(&self, provider: &str) -> bool {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        prune(&mut map, Instant::now());
+        count(&map, provider) < MAX_PENDING_PER_PROVIDER
     }
 
     fn insert_at(
@@ -67,13 +81,11 @@ impl PendingLogins {
         user: &str,
         verifier: Option<CodeVerifier>,
         now: Instant,
-    ) -> LoginBinding {
+    ) -> Result<LoginBinding, TooManyLogins> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         prune(&mut map, now);
-        if map.len() >= MAX_PENDING {
-            if let Some(oldest) = map.iter().min_by_key(|(_, p)| p.created).map(|(k, _)| k.clone()) {
-                map.remove(&oldest);
-            }
+        if count(&map, provider) >= MAX_PENDING_PER_PROVIDER {
+            return Err(TooManyLogins);
         }
         let binding = LoginBinding::new(pkce::random_token());
         let pending = Pending {
@@ -84,7 +96,7 @@ impl PendingLogins {
             created: now,
         };
         map.insert(state, pending);
-        binding
+        Ok(binding)
     }
 
     /// Takes the login of `state` if `binding` is the one its browser was given: each state
@@ -112,6 +124,10 @@ fn prune(map: &mut HashMap<String, Pending>, now: Instant) {
     map.retain(|_, p| now.duration_since(p.created) < STATE_TTL);
 }
 
+fn count(map: &HashMap<String, Pending>, provider: &str) -> usize {
+    map.values().filter(|p| p.provider == provider).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,7 +135,7 @@ mod tests {
     #[test]
     fn a_state_is_good_once_and_only_with_its_binding() {
         let p = PendingLogins::default();
-        let b = p.insert("s1".into(), "twitch", "alice", None);
+        let b = p.insert("s1".into(), "twitch", "alice", None).unwrap();
         assert_eq!(p.take("s1", None).unwrap_err(), StateRefusal::OtherBrowser);
         assert_eq!(
             p.take("s1", Some("guess")).unwrap_err(),
@@ -138,20 +154,34 @@ mod tests {
     fn a_state_expires_after_ten_minutes() {
         let p = PendingLogins::default();
         let then = Instant::now();
-        let b = p.insert_at("s".into(), "twitch", "a", None, then);
+        let b = p.insert_at("s".into(), "twitch", "a", None, then).unwrap();
         let late = p.take_at("s", Some(b.secret()), then + STATE_TTL);
         assert_eq!(late.unwrap_err(), StateRefusal::Expired);
-        let b = p.insert_at("t".into(), "twitch", "a", None, then);
+        let b = p.insert_at("t".into(), "twitch", "a", None, then).unwrap();
         let soon = then + STATE_TTL - Duration::from_secs(1);
         assert!(p.take_at("t", Some(b.secret()), soon).is_ok());
     }
 
     #[test]
-    fn unfinished_logins_are_bounded() {
+    fn past_the_cap_new_logins_are_refused_and_pending_ones_kept() {
         let p = PendingLogins::default();
-        for i in 0..(MAX_PENDING + 10) {
-            p.insert(format!("s{i}"), "twitch", "a", None);
+        let then = Instant::now();
+        let first = p.insert_at("s0".into(), "twitch", "a", None, then).unwrap();
+        for i in 1..MAX_PENDING_PER_PROVIDER {
+            p.insert_at(format!("s{i}"), "twitch", "a", None, then).unwrap();
         }
-        assert!(p.map.lock().unwrap().len() <= MAX_PENDING);
+        assert_eq!(
+            p.insert_at("x".into(), "twitch", "a", None, then).unwrap_err(),
+            TooManyLogins
+        );
+        assert!(!p.has_room("twitch"));
+        assert!(
+            p.insert_at("y".into(), "other", "a", None, then).is_ok(),
+            "per provider"
+        );
+        assert!(p.take_at("s0", Some(first.secret()), then).is_ok());
+        // Expired logins make room.
+        let later = then + STATE_TTL;
+        assert!(p.insert_at("z".into(), "twitch", "a", None, later).is_ok());
     }
 }
