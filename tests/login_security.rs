@@ -1,5 +1,6 @@
 //! The login pages against a page open in the same browser, tried as an attacker would:
-//! markup smuggled into a page, a callback from another browser, a flood of logins.
+//! markup smuggled into a page, a callback from another browser, a flood of logins, a login
+//! started by another site.
 
 mod harness;
 mod support;
@@ -203,6 +204,36 @@ async fn a_flood_of_logins_is_refused_and_evicts_no_pending_one() {
         .await
         .unwrap();
     assert_eq!(one_more.status(), 302);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn another_site_cannot_start_a_login() {
+    let (_fake, _up, proxy) = setup().await;
+    for site in ["cross-site", "same-site"] {
+        // A top-level navigation from another site's page, as a browser sends it.
+        let answer = raw_get(
+            &proxy,
+            "/oauth/p/login?user=alice",
+            &format!("Sec-Fetch-Site: {site}\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-Dest: document\r\n"),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 403"), "{site}: {answer}");
+        assert!(
+            answer.contains("text/html") && answer.contains("status page"),
+            "{answer}"
+        );
+        let lower = answer.to_lowercase();
+        assert!(
+            !lower.contains("location:") && !lower.contains("set-cookie"),
+            "{answer}"
+        );
+    }
+    // The status page's own link, a typed address, and clients that send no such header.
+    for header in ["Sec-Fetch-Site: same-origin\r\n", "Sec-Fetch-Site: none\r\n", ""] {
+        let answer = raw_get(&proxy, "/oauth/p/login?user=alice", header).await;
+        assert!(answer.starts_with("HTTP/1.1 302"), "{header}: {answer}");
+    }
     proxy.stop().await;
 }
 

@@ -1,6 +1,6 @@
-//! Where a browser's request to the admin listener comes from: whether it reached the
-//! listener by a loopback name other than `public_url`'s, where a login's cookie would not
-//! come back to the callback.
+//! Where a browser's request to the admin listener comes from: another site (Fetch
+//! Metadata), and whether it reached the listener by a loopback name other than
+//! `public_url`'s, where a login's cookie would not come back to the callback.
 
 use http::uri::Authority;
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode, Uri};
@@ -8,6 +8,15 @@ use std::net::IpAddr;
 use url::Url;
 
 use super::AdminBody;
+
+/// Whether a browser says another site made this request (`Sec-Fetch-Site: cross-site` or
+/// `same-site`). `same-origin`, `none` (typed, a bookmark) and no header at all (not a
+/// browser, or one too old to say) are not refused.
+pub fn from_another_site(headers: &HeaderMap) -> bool {
+    headers.get("sec-fetch-site").is_some_and(|v| {
+        v.as_bytes().eq_ignore_ascii_case(b"cross-site") || v.as_bytes().eq_ignore_ascii_case(b"same-site")
+    })
+}
 
 fn is_loopback_name(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
@@ -84,5 +93,17 @@ mod tests {
         assert_eq!(moved("https://tokens.example", "127.0.0.1:9090", "/"), None);
         assert_eq!(moved("http://127.0.0.1", "127.0.0.1:80", "/"), None);
         assert_eq!(moved("http://127.0.0.1", "127.0.0.1", "/"), None);
+    }
+
+    #[test]
+    fn fetch_metadata_of_other_sites() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert("sec-fetch-site", HeaderValue::from_static(v));
+            from_another_site(&h)
+        };
+        assert!(with("cross-site") && with("same-site"));
+        assert!(!with("same-origin") && !with("none"));
+        assert!(!from_another_site(&HeaderMap::new()));
     }
 }

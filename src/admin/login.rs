@@ -38,6 +38,17 @@ pub(super) fn unknown_provider(name: &str) -> Response<AdminBody> {
 }
 
 pub async fn start(shared: &Shared, name: &str, uri: &Uri, headers: &HeaderMap) -> Response<AdminBody> {
+    if browser::from_another_site(headers) {
+        // A page of another site navigated here: the platform may skip its consent screen
+        // for an app it knows, so this would connect a token nobody asked for.
+        return outcome(
+            StatusCode::FORBIDDEN,
+            false,
+            "This login was started by another site",
+            html! { "A login is only started from this proxy's own status page." },
+            html! { "Open the " a href="/" { "status page" } " and connect from there." },
+        );
+    }
     let Some(provider) = provider(shared, name) else {
         return unknown_provider(name);
     };
