@@ -6,7 +6,7 @@ use maud::{html, Markup};
 
 use super::html::{page, query_value};
 use super::login::DEFAULT_USER;
-use super::view::{cells, view};
+use super::view::view;
 use super::AdminBody;
 use crate::oauth::Provider;
 use crate::Shared;
@@ -31,7 +31,7 @@ fn section(provider: &Provider) -> Markup {
     let name = provider.name();
     let can_login = provider.client.config.endpoints.authorize.is_some();
     let login = |user: &str| format!("/oauth/{}/login?user={}", query_value(name), query_value(user));
-    let rows: Vec<_> = cells(provider).iter().map(|c| view(c)).collect();
+    let rows: Vec<_> = provider.cells().iter().map(|c| view(c)).collect();
     html! {
         section.card {
             div.head {
