@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use http::{header, HeaderMap, Response, StatusCode, Uri};
-
 use maud::html;
 
 use super::html::outcome;
