@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
 use crate::config::{self, Config, ConfigError};
-use crate::oauth::StoreError;
+use crate::oauth::{Provider, StoreError, TokenCell};
 use crate::snapshot::{BuildError, Snapshot};
 use crate::Shared;
 
@@ -107,14 +107,30 @@ pub async fn reload(shared: &Shared, path: &Path, admin_addr: SocketAddr) -> Res
     }
     warn_on_restart_only_changes(&old.config, &config);
     let next = Snapshot::build(Arc::new(config), &shared.metrics, &shared.store, Some(&old))?;
-    // Replaced providers stop refreshing (after storing any answer under way) before their
-    // successors read the grants from the store.
-    for (name, p) in &old.providers {
-        if !next.providers.get(name).is_some_and(|n| Arc::ptr_eq(n, p)) {
-            p.hand_over().await;
-        }
+    let replaced: Vec<&Arc<Provider>> = old
+        .providers
+        .iter()
+        .filter(|(name, p)| !next.providers.get(*name).is_some_and(|n| Arc::ptr_eq(n, p)))
+        .map(|(_, p)| p)
+        .collect();
+    // Prepare: the replaced providers' refreshes are held (after storing any answer under
+    // way), so the store read next holds their latest grants. Nothing is retired yet: if the
+    // read fails, the pauses end and the running generation goes on as if nothing happened.
+    let cells: Vec<Arc<TokenCell>> = replaced.iter().flat_map(|p| p.cells()).collect();
+    let mut paused = Vec::with_capacity(cells.len());
+    for cell in &cells {
+        paused.push(cell.pause().await);
     }
-    next.restore(&shared.store.load()?);
+    let stored = shared.store.load()?;
+    // Commit, with steps that cannot fail: the replaced providers stop for good and their
+    // successors take their grants over from what was just read.
+    for p in paused {
+        p.hand_over();
+    }
+    for p in &replaced {
+        p.stop();
+    }
+    next.restore(&stored);
     next.start();
     let next = Arc::new(next);
     shared.snapshot.store(Arc::clone(&next));

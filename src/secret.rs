@@ -56,6 +56,10 @@ secret_type!(
     CodeVerifier
 );
 secret_type!(
+    /// The random value a login's cookie carries, binding it to the browser that started it.
+    LoginBinding
+);
+secret_type!(
     /// The bearer token that guards `/admin/*`.
     AdminToken
 );

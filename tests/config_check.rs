@@ -131,6 +131,18 @@ fn a_route_naming_an_unknown_provider() {
 }
 
 #[test]
+fn a_provider_name_unsafe_in_a_url_is_refused() {
+    // It would become the redirect URI http://localhost:9090/oauth/a/b?c#d/callback.
+    let bad = "[providers.\"a/b?c#d\"]\nkind = \"twitch\"\nclient_id = \"cid\"\nclient_secret = \"s\"\n";
+    assert_invalid(bad, &["providers.\"a/b?c#d\"", "1 to 64 letters"]);
+    let long = format!("[providers.{}]\nkind = \"twitch\"\n", "x".repeat(65));
+    assert_invalid(&long, &["1 to 64 letters"]);
+    let (out, all) =
+        check(&TWITCH.replace("[providers.twitch]", "[providers.My_twitch-2]\nkind = \"twitch\""));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+}
+
+#[test]
 fn an_app_route_for_firework() {
     assert_invalid(
         "[providers.firework]\nclient_id = \"c\"\nclient_secret = \"s\"\n\

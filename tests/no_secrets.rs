@@ -131,10 +131,21 @@ impl Session<'_> {
     }
 
     async fn admin(&mut self, method: reqwest::Method, path: &str) -> (u16, String) {
+        let url = self.proxy.admin_url(path);
+        self.browse(method, path, url).await
+    }
+
+    /// As `admin`, at `public_url`, where a login's pages are (and its cookie is kept).
+    async fn public(&mut self, path: &str) -> (u16, String) {
+        let url = self.proxy.public_url(path);
+        self.browse(reqwest::Method::GET, path, url).await
+    }
+
+    async fn browse(&mut self, method: reqwest::Method, path: &str, url: String) -> (u16, String) {
         let resp = self
             .proxy
             .no_redirect()
-            .request(method.clone(), self.proxy.admin_url(path))
+            .request(method.clone(), url)
             .send()
             .await
             .expect("the admin listener answers");
@@ -159,12 +170,7 @@ impl Session<'_> {
 
     /// The login the way a browser goes through it, keeping the code and every page.
     async fn login(&mut self, fake: &FakePlatform, provider: &str, user: &str) {
-        let (status, _) = self
-            .admin(
-                reqwest::Method::GET,
-                &format!("/oauth/{provider}/login?user={user}"),
-            )
-            .await;
+        let (status, _) = self.public(&format!("/oauth/{provider}/login?user={user}")).await;
         assert_eq!(status, 302, "{provider}: login redirects");
         let (_, location) = self.ev.shown.last().expect("recorded");
         let location = location
@@ -184,11 +190,11 @@ impl Session<'_> {
             .expect("a code in the callback");
         self.ev.secret(&code);
         let path = format!("{}?{}", url.path(), url.query().unwrap_or(""));
-        let (status, page) = self.admin(reqwest::Method::GET, &path).await;
+        let (status, page) = self.public(&path).await;
         assert_eq!(status, 200, "{provider}: {page}");
         assert!(page.contains("Connected"), "{page}");
         // Replaying the callback is refused, with a page of its own.
-        let (status, _) = self.admin(reqwest::Method::GET, &path).await;
+        let (status, _) = self.public(&path).await;
         assert_eq!(status, 400);
         self.ev.store(self.proxy);
     }

@@ -133,3 +133,37 @@ async fn a_replaced_provider_hands_its_users_over_without_a_new_login() {
     assert_eq!(fake.requests("authorization_code"), 1);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn a_reload_that_cannot_read_the_store_changes_nothing() {
+    let fake = FakePlatform::start(Kind::Twitch).await;
+    let up = FakeUpstream::start_checking(fake.clone()).await;
+    let proxy = Proxy::with_route(&fake, "tw", "", "/a", &up.url(""), "").await;
+    proxy.ready().await;
+    assert_eq!(fake.requests("client_credentials"), 1);
+    // The store is corrupt and the provider changes, so the reload must read the store to
+    // hand the provider's tokens to its successor: that last step fails.
+    std::fs::write(proxy.dir.path().join("tokens.json"), "{\"version\": 1, \"tok").unwrap();
+    let text = proxy
+        .config_text()
+        .replace("[providers.tw]\n", "[providers.tw]\napp_scopes = [\"a:read\"]\n");
+    std::fs::write(proxy.config_path(), text).unwrap();
+    proxy
+        .wait_metric("token_sidecar_config_reloads_total{result=\"failure\"}", 1.0)
+        .await;
+    assert_eq!(proxy.metric(GENERATION).await, Some(1.0));
+
+    // The old generation keeps serving, and keeps its token fresh: on demand, and on its
+    // schedule once tokens live two seconds.
+    fake.set_expires_in(2);
+    let resp = proxy.refresh_now("tw", "app").await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    assert_eq!(fake.requests("client_credentials"), 2);
+    assert!(fake.wait_requests("client_credentials", 4, harness::WAIT).await);
+    assert_eq!(proxy.get("/a/x").await.status(), 200);
+    let last = up.last().expect("forwarded");
+    let auth = last.headers["authorization"].to_str().unwrap();
+    assert!(fake.is_valid(auth.trim_start_matches("Bearer ")));
+    assert!(fake.rejected().is_empty(), "{:?}", fake.rejected());
+    proxy.stop().await;
+}

@@ -198,7 +198,7 @@ async fn forged_reused_missing_and_denied_states_are_refused_without_an_exchange
     }
     // A real login's callback works once; replaying it is refused.
     let start = client
-        .get(proxy.admin_url("/oauth/p/login?user=carol"))
+        .get(proxy.public_url("/oauth/p/login?user=carol"))
         .send()
         .await
         .unwrap();
@@ -213,7 +213,7 @@ async fn forged_reused_missing_and_denied_states_are_refused_without_an_exchange
     // The platform's error=access_denied gets a page that says so.
     fake.set_deny(true);
     let start = client
-        .get(proxy.admin_url("/oauth/p/login?user=dave"))
+        .get(proxy.public_url("/oauth/p/login?user=dave"))
         .send()
         .await
         .unwrap();

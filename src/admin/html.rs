@@ -1,26 +1,13 @@
-//! The admin pages' shared frame: escaping and one small stylesheet. Server-rendered, no
-//! scripts.
+//! The admin pages' shared frame and one small stylesheet. Server-rendered with maud, which
+//! escapes every inserted value: raw HTML has to be marked (`PreEscaped`), and only the
+//! stylesheet below is. No scripts.
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
-use super::AdminBody;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use super::AdminBody;
 
 /// Percent-encodes a query parameter value.
 pub fn query_value(text: &str) -> String {
@@ -60,15 +47,21 @@ button { font: inherit; padding: 5px 14px; border-radius: 8px; border: 1px solid
 ";
 
 /// A whole page.
-pub fn page(status: StatusCode, title: &str, body: &str) -> Response<AdminBody> {
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · token-sidecar</title><style>{STYLE}</style></head>\
-         <body><main>{body}</main></body></html>\n",
-        escape(title)
-    );
-    let mut resp = Response::new(AdminBody::new(Bytes::from(html)));
+pub fn page(status: StatusCode, title: &str, body: Markup) -> Response<AdminBody> {
+    let html = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · token-sidecar" }
+                // The one raw insertion: a constant of this file.
+                style { (PreEscaped(STYLE)) }
+            }
+            body { main { (body) } }
+        }
+    };
+    let mut resp = Response::new(AdminBody::new(Bytes::from(html.into_string())));
     *resp.status_mut() = status;
     let headers = resp.headers_mut();
     headers.insert(
@@ -83,26 +76,51 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response<AdminBody> 
     resp
 }
 
-/// A page that tells what happened and what to do next.
-pub fn outcome(status: StatusCode, ok: bool, title: &str, detail: &str, next: &str) -> Response<AdminBody> {
-    let class = if ok { "ok" } else { "bad" };
-    let body = format!(
-        "<div class=\"card result\"><h1 class=\"{class}\">{}</h1><p>{detail}</p><p>{next}</p>\
-         <p><a href=\"/\">Back to the token overview</a></p></div>",
-        escape(title)
-    );
-    page(status, title, &body)
+/// A page that tells what happened (`detail`) and what to do next (`next`).
+pub fn outcome(
+    status: StatusCode,
+    ok: bool,
+    title: &str,
+    detail: Markup,
+    next: Markup,
+) -> Response<AdminBody> {
+    let body = html! {
+        div.card.result {
+            h1 class=(if ok { "ok" } else { "bad" }) { (title) }
+            p { (detail) }
+            p { (next) }
+            p { a href="/" { "Back to the token overview" } }
+        }
+    };
+    page(status, title, body)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+    async fn text(resp: Response<AdminBody>) -> String {
+        use http_body_util::BodyExt;
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn inserted_text_is_escaped_everywhere() {
+        let evil = "<script>alert('x')</script>\"&";
+        let resp = outcome(
+            StatusCode::OK,
+            true,
+            evil,
+            html! { "for " b { (evil) } },
+            html! { a href=(evil) { (evil) } },
         );
+        let page = text(resp).await;
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(
+            page.contains("&lt;script&gt;alert('x')&lt;/script&gt;&quot;&amp;"),
+            "{page}"
+        );
+        assert!(page.contains("<b>&lt;script&gt;"), "{page}");
     }
 }

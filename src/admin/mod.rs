@@ -1,6 +1,9 @@
 //! The admin listener (and the narrower health listener): health, readiness, metrics.
 
 mod api;
+mod browser;
+mod callback;
+mod cookie;
 mod html;
 pub mod login;
 mod ready;
@@ -50,13 +53,23 @@ pub async fn handle(
             resp
         }
         _ if surface == Surface::Health => not_found(),
-        (&Method::GET | &Method::HEAD, "/") => status::page_for(&shared),
+        (&Method::GET | &Method::HEAD, "/") => {
+            let public_url = &shared.snapshot.load().config.server.public_url;
+            match browser::public_location(public_url, req.uri(), req.headers()) {
+                // The status page is opened where logins come back to, so its links set
+                // their cookies on the host the callback is on.
+                Some(location) => browser::redirect(&location),
+                None => status::page_for(&shared),
+            }
+        }
         (method, path) if path.starts_with("/admin/") => {
             api::handle(&shared, method, path, req.headers()).await
         }
         (&Method::GET, path) => match oauth_route(path) {
-            Some((provider, "login")) => login::start(&shared, &provider, req.uri().query()).await,
-            Some((provider, "callback")) => login::callback(&shared, &provider, req.uri().query()).await,
+            Some((provider, "login")) => login::start(&shared, &provider, req.uri(), req.headers()).await,
+            Some((provider, "callback")) => {
+                callback::callback(&shared, &provider, req.uri(), req.headers()).await
+            }
             _ => not_found(),
         },
         _ => not_found(),

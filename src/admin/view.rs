@@ -1,10 +1,8 @@
 //! What the admin API, the status page and `/readyz` say about a token — never its value.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 
-use crate::oauth::{Provider, Status, TokenCell};
+use crate::oauth::{Status, TokenCell};
 use crate::snapshot::Snapshot;
 use crate::Shared;
 
@@ -40,16 +38,11 @@ pub fn view(cell: &TokenCell) -> TokenView {
     }
 }
 
-/// Every slot of `provider`: the app token first, then users by name.
-pub fn cells(provider: &Provider) -> Vec<Arc<TokenCell>> {
-    provider.app.iter().cloned().chain(provider.users()).collect()
-}
-
 pub fn all(snapshot: &Snapshot) -> Vec<TokenView> {
     snapshot
         .providers
         .values()
-        .flat_map(|p| cells(p))
+        .flat_map(|p| p.cells())
         .map(|c| view(&c))
         .collect()
 }
@@ -60,7 +53,7 @@ pub fn publish_status(shared: &Shared) {
     let gauge = &shared.metrics.token_needs_login;
     gauge.reset();
     let snapshot = shared.snapshot.load();
-    for cell in snapshot.providers.values().flat_map(|p| cells(p)) {
+    for cell in snapshot.providers.values().flat_map(|p| p.cells()) {
         let needs_login = cell.status() == Status::NeedsLogin;
         gauge
             .with_label_values(&[&cell.provider, &cell.subject])

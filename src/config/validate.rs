@@ -215,6 +215,14 @@ pub fn env_var(key: &str) -> String {
     format!("TOKEN_SIDECAR_{}", key.replace('.', "__").to_uppercase())
 }
 
+/// `[A-Za-z0-9_-]{1,64}`: safe as it is in a URL path segment, a cookie path and a label.
+fn valid_provider_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 fn provider(
     name: &str,
     rp: &RawProvider,
@@ -222,6 +230,14 @@ fn provider(
     public_url: &Url,
     p: &mut Problems,
 ) -> Option<ProviderConfig> {
+    if !valid_provider_name(name) {
+        // The name goes into URL paths (the redirect URI), cookie paths and metric labels.
+        p.add(
+            format!("providers.{name:?}"),
+            "a provider name is 1 to 64 letters, digits, '_' or '-'; rename the table",
+        );
+        return None;
+    }
     let key = |k: &str| format!("providers.{name}.{k}");
     let kind_text = rp.kind.as_deref().unwrap_or(name);
     let Ok(kind) = kind_text.parse::<Kind>() else {

@@ -297,13 +297,29 @@ impl TokenCell {
         self.retired.load(Ordering::Acquire)
     }
 
-    /// Stops all refreshing of this slot once the refresh under way (if any) has finished
-    /// and stored its answer, so that another slot can take over the grant from the store
-    /// without two of them rotating the same refresh token. The token keeps serving until
-    /// it expires.
-    pub async fn hand_over(&self) {
-        let _flight = self.refresh_lock.lock().await;
-        self.retired.store(true, Ordering::Release);
-        self.changed.notify_waiters();
+    /// Holds this slot's refreshes, once the refresh under way (if any) has finished and
+    /// stored its answer, until the pause ends: dropped, refreshing goes on as before;
+    /// `hand_over`, it stops for good.
+    pub async fn pause(&self) -> Paused<'_> {
+        Paused {
+            cell: self,
+            _flight: self.refresh_lock.lock().await,
+        }
+    }
+}
+
+/// A slot whose refreshes are held (see `TokenCell::pause`).
+pub struct Paused<'a> {
+    cell: &'a TokenCell,
+    _flight: tokio::sync::MutexGuard<'a, ()>,
+}
+
+impl Paused<'_> {
+    /// Stops all refreshing of the slot, so that another slot can take over the grant from
+    /// the store without two of them rotating the same refresh token. The token keeps
+    /// serving until it expires. Cannot fail.
+    pub fn hand_over(self) {
+        self.cell.retired.store(true, Ordering::Release);
+        self.cell.changed.notify_waiters();
     }
 }

@@ -1,10 +1,7 @@
-//! The login flow's platform side: where to send the browser (per platform), the pending
-//! logins keyed by their single-use `state`, and the code exchange that ends in a stored
-//! user token.
+//! The login flow's platform side: where to send the browser (per platform), and the code
+//! exchange that ends in a stored user token. The pending logins are in `pending`.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use serde::Deserialize;
 use url::Url;
@@ -15,90 +12,30 @@ use super::error::TokenError;
 use super::pkce;
 use super::token::Token;
 use crate::config::Kind;
-use crate::secret::{AuthorizationCode, CodeVerifier};
+use crate::secret::{AuthorizationCode, CodeVerifier, LoginBinding};
 
-/// How long a login may take between the redirect and the callback.
-pub const STATE_TTL: Duration = Duration::from_secs(600);
-/// Bounds the memory that unfinished logins can take.
-const MAX_PENDING: usize = 1024;
+pub use super::pending::{
+    Pending, PendingLogins, StateRefusal, TooManyLogins, MAX_PENDING_PER_PROVIDER, STATE_TTL,
+};
+
 /// Blaze applies no default scopes; these are the chat-bot set its documents name.
 const BLAZE_DEFAULT_SCOPES: [&str; 4] = ["users.read", "offline.access", "channel.moderate", "users.bot"];
-
-#[derive(Debug)]
-pub struct Pending {
-    pub provider: String,
-    pub user: String,
-    pub verifier: Option<CodeVerifier>,
-    created: Instant,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     #[error("this provider has no authorization endpoint; set authorize_url")]
     NoAuthorizeUrl,
+    #[error("this provider has too many unfinished logins")]
+    TooMany,
     #[error("the platform could not start the login: {0}")]
     Start(#[source] TokenError),
 }
 
-/// Why a callback's `state` is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StateRefusal {
-    Unknown,
-    Expired,
-}
-
-/// Unfinished logins by `state`. Touched only by the login pages, never by proxied requests.
-#[derive(Default)]
-pub struct PendingLogins {
-    map: Mutex<HashMap<String, Pending>>,
-}
-
-impl PendingLogins {
-    pub fn insert(&self, state: String, provider: &str, user: &str, verifier: Option<CodeVerifier>) {
-        self.insert_at(state, provider, user, verifier, Instant::now());
-    }
-
-    fn insert_at(
-        &self,
-        state: String,
-        provider: &str,
-        user: &str,
-        verifier: Option<CodeVerifier>,
-        now: Instant,
-    ) {
-        let Ok(mut map) = self.map.lock() else { return };
-        map.retain(|_, p| now.duration_since(p.created) < STATE_TTL);
-        if map.len() >= MAX_PENDING {
-            if let Some(oldest) = map.iter().min_by_key(|(_, p)| p.created).map(|(k, _)| k.clone()) {
-                map.remove(&oldest);
-            }
-        }
-        let pending = Pending {
-            provider: provider.into(),
-            user: user.into(),
-            verifier,
-            created: now,
-        };
-        map.insert(state, pending);
-    }
-
-    /// Takes the login of `state`: each state is good once, and for `STATE_TTL`.
-    pub fn take(&self, state: &str) -> Result<Pending, StateRefusal> {
-        self.take_at(state, Instant::now())
-    }
-
-    fn take_at(&self, state: &str, now: Instant) -> Result<Pending, StateRefusal> {
-        let pending = self
-            .map
-            .lock()
-            .ok()
-            .and_then(|mut m| m.remove(state))
-            .ok_or(StateRefusal::Unknown)?;
-        if now.duration_since(pending.created) >= STATE_TTL {
-            return Err(StateRefusal::Expired);
-        }
-        Ok(pending)
-    }
+/// A started login: where the browser goes, and what it must bring back to the callback.
+pub struct Started {
+    pub url: Url,
+    pub state: String,
+    pub binding: LoginBinding,
 }
 
 #[derive(Deserialize)]
@@ -110,13 +47,20 @@ struct BlazeAuthUrl {
 }
 
 /// Starts a login of `user`: records the pending state and returns where the browser goes.
-pub async fn begin(client: &PlatformClient, pending: &PendingLogins, user: &str) -> Result<Url, LoginError> {
+pub async fn begin(
+    client: &PlatformClient,
+    pending: &PendingLogins,
+    user: &str,
+) -> Result<Started, LoginError> {
     let config = &client.config;
     let authorize = config
         .endpoints
         .authorize
         .clone()
         .ok_or(LoginError::NoAuthorizeUrl)?;
+    if !pending.has_room(&config.name) {
+        return Err(LoginError::TooMany);
+    }
     if config.kind == Kind::Blaze {
         let scopes: Vec<&str> = if config.scopes.is_empty() {
             BLAZE_DEFAULT_SCOPES.to_vec()
@@ -145,8 +89,14 @@ pub async fn begin(client: &PlatformClient, pending: &PendingLogins, user: &str)
         let url = Url::parse(&answer.url)
             .map_err(|_| LoginError::Start(TokenError::Malformed("generate-auth-url answer")))?;
         let verifier = CodeVerifier::new(answer.code_verifier);
-        pending.insert(answer.state, &config.name, user, Some(verifier));
-        return Ok(url);
+        let binding = pending
+            .insert(answer.state.clone(), &config.name, user, Some(verifier))
+            .map_err(|_| LoginError::TooMany)?;
+        return Ok(Started {
+            url,
+            state: answer.state,
+            binding,
+        });
     }
     let state = pkce::random_token();
     let mut url = authorize;
@@ -176,8 +126,10 @@ pub async fn begin(client: &PlatformClient, pending: &PendingLogins, user: &str)
             q.append_pair(k, v);
         }
     }
-    pending.insert(state, &config.name, user, verifier);
-    Ok(url)
+    let binding = pending
+        .insert(state.clone(), &config.name, user, verifier)
+        .map_err(|_| LoginError::TooMany)?;
+    Ok(Started { url, state, binding })
 }
 
 /// Exchanges a callback's code for a token (not yet stored or installed).
@@ -195,41 +147,4 @@ pub async fn exchange(
     };
     let answer = client.grant(grant).await?;
     Ok(Token::from_answer(answer, sent, sent_wall, 0))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_state_is_good_once() {
-        let p = PendingLogins::default();
-        p.insert("s1".into(), "twitch", "alice", None);
-        let got = p.take("s1").unwrap();
-        assert_eq!((got.provider.as_str(), got.user.as_str()), ("twitch", "alice"));
-        assert_eq!(p.take("s1").unwrap_err(), StateRefusal::Unknown);
-        assert_eq!(p.take("forged").unwrap_err(), StateRefusal::Unknown);
-    }
-
-    #[test]
-    fn a_state_expires_after_ten_minutes() {
-        let p = PendingLogins::default();
-        let then = Instant::now();
-        p.insert_at("s".into(), "twitch", "a", None, then);
-        assert_eq!(
-            p.take_at("s", then + STATE_TTL).unwrap_err(),
-            StateRefusal::Expired
-        );
-        p.insert_at("t".into(), "twitch", "a", None, then);
-        assert!(p.take_at("t", then + STATE_TTL - Duration::from_secs(1)).is_ok());
-    }
-
-    #[test]
-    fn unfinished_logins_are_bounded() {
-        let p = PendingLogins::default();
-        for i in 0..(MAX_PENDING + 10) {
-            p.insert(format!("s{i}"), "twitch", "a", None);
-        }
-        assert!(p.map.lock().unwrap().len() <= MAX_PENDING);
-    }
 }

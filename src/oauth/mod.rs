@@ -7,6 +7,7 @@ mod client;
 mod dialect;
 mod error;
 pub mod login;
+mod pending;
 pub mod pkce;
 mod provider;
 mod refresher;

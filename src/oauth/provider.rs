@@ -113,12 +113,14 @@ impl Provider {
             && self.client.timeouts == (server.connect_timeout, server.request_timeout)
     }
 
-    /// Stops this provider for good, after every refresh under way has stored its answer:
-    /// a reload's replacement then takes the grants over from the store.
-    pub async fn hand_over(&self) {
-        for cell in self.app.iter().cloned().chain(self.users()) {
-            cell.hand_over().await;
-        }
+    /// Every token slot: the app token first, then users by name.
+    pub fn cells(&self) -> Vec<Arc<TokenCell>> {
+        self.app.iter().cloned().chain(self.users()).collect()
+    }
+
+    /// Stops this provider's tasks for good, once its slots were handed over (see
+    /// `TokenCell::pause`): a reload's replacement takes the grants over from the store.
+    pub fn stop(&self) {
         if let Ok(tasks) = self.tasks.lock() {
             for t in tasks.iter() {
                 t.abort();

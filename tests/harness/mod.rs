@@ -62,6 +62,8 @@ pub struct Proxy {
     pub admin: SocketAddr,
     pub health: Option<SocketAddr>,
     pub http: reqwest::Client,
+    /// Like a browser: keeps cookies, follows no redirect (the tests follow them).
+    browser: reqwest::Client,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     running: Option<token_sidecar::Running>,
@@ -121,7 +123,8 @@ impl Proxy {
             addr: running.proxy_addr,
             admin: running.admin_addr,
             health: running.health_addr,
-            http: reqwest::Client::builder().no_proxy().build().expect("client"),
+            http: client(false),
+            browser: client(true),
             dir,
             stop: Some(tx),
             running: Some(running),
@@ -164,6 +167,12 @@ impl Proxy {
         format!("http://{}{path}", self.admin)
     }
 
+    /// The admin listener at `public_url` (`http://localhost:PORT`), as a browser opens it
+    /// and as the platform sends it back: a login's cookie is set for this host.
+    pub fn public_url(&self, path: &str) -> String {
+        format!("http://localhost:{}{path}", self.admin.port())
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(self.url(path)).send().await.expect("proxy answers")
     }
@@ -187,11 +196,11 @@ impl Proxy {
             .and_then(|v| v.parse().ok())
     }
 
-    /// Logs `user` in at `provider` the way a browser would: the login redirect, the
-    /// platform's authorize page (the fake approves), then the callback. Returns the callback
-    /// page's answer.
+    /// Logs `user` in at `provider` the way a browser would: the login redirect (setting the
+    /// login's cookie), the platform's authorize page (the fake approves), then the callback
+    /// with the cookie. Returns the callback page's answer.
     pub async fn login(&self, fake: &FakePlatform, provider: &str, user: &str) -> reqwest::Response {
-        let start = self.admin_url(&format!("/oauth/{provider}/login?user={user}"));
+        let start = self.public_url(&format!("/oauth/{provider}/login?user={user}"));
         let resp = self.no_redirect().get(start).send().await.expect("login answers");
         assert_eq!(resp.status(), 302, "login redirects: {:?}", resp.text().await);
         let location = resp.headers()["location"].to_str().expect("location").to_string();
@@ -206,12 +215,14 @@ impl Proxy {
             .expect("callback answers")
     }
 
+    /// The browser: one cookie jar for the whole test, no redirects followed.
     pub fn no_redirect(&self) -> reqwest::Client {
-        reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client")
+        self.browser.clone()
+    }
+
+    /// Another browser, with a cookie jar of its own (empty), no redirects followed.
+    pub fn other_browser(&self) -> reqwest::Client {
+        client(true)
     }
 
     /// `POST /admin/tokens/{provider}/{subject}/refresh`.
@@ -268,6 +279,23 @@ impl Proxy {
                 .expect("proxy stops in time");
         }
     }
+}
+
+/// A client that reaches `localhost` at 127.0.0.1 (no other address is used in tests);
+/// `browser`: with a cookie jar and without following redirects.
+fn client(browser: bool) -> reqwest::Client {
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let builder = reqwest::Client::builder()
+        .no_proxy()
+        .resolve("localhost", loopback);
+    let builder = if browser {
+        builder
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+    } else {
+        builder
+    };
+    builder.build().expect("client")
 }
 
 /// Sends raw bytes to `addr` and returns everything read until the server closes or 2 s pass.
