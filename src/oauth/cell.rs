@@ -221,12 +221,20 @@ impl TokenCell {
             client.observe_expiry(&self.subject, &token);
             return Ok(token);
         }
-        let rt = held
-            .as_ref()
-            .and_then(|t| t.refresh.clone())
-            .ok_or(TokenError::NeedsLogin)?;
+        let Some(rt) = held.as_ref().and_then(|t| t.refresh.clone()) else {
+            self.store_needs_login(client, held.as_deref()).await;
+            return Err(TokenError::NeedsLogin);
+        };
         let (sent, sent_wall) = (Instant::now(), SystemTime::now());
-        let mut answer = client.grant(Grant::Refresh(&rt)).await?;
+        let mut answer = match client.grant(Grant::Refresh(&rt)).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                if e.is_rejection() {
+                    self.store_needs_login(client, held.as_deref()).await;
+                }
+                return Err(e);
+            }
+        };
         // A platform that does not rotate keeps the refresh token it was given.
         answer.refresh = answer.refresh.or(Some(rt));
         if answer.user_id.is_none() {
@@ -238,12 +246,24 @@ impl TokenCell {
         Ok(token)
     }
 
+    /// Writes down, durably and before anything else happens, that the platform refused the
+    /// grant of `held`: a restart must neither present its refresh token again (a platform
+    /// with reuse detection may take that for an attack on the grant) nor inject it. Called
+    /// under the store's refresh lock, so no newer token can be overwritten.
+    async fn store_needs_login(&self, client: &PlatformClient, held: Option<&Token>) {
+        if let Some(held) = held {
+            client.persist(&self.subject, self.kind, held, true).await;
+        }
+    }
+
     /// Replaces the token of `generation` with `adjusted` (the same grant, with a lifetime
     /// the platform corrected), unless a refresh replaced it meanwhile: under the refresh
     /// lock, so the store can never be written back to a refresh token already spent.
     pub async fn adjust(&self, client: &PlatformClient, generation: u64, adjusted: Token) -> bool {
         let _flight = self.refresh_lock.lock().await;
-        if self.current.load().as_ref().map(|t| t.generation) != Some(generation) || self.is_retired() {
+        let replaced = self.current.load().as_ref().map(|t| t.generation) != Some(generation);
+        // A refused grant stays refused: storing it again would clear its `needs_login`.
+        if replaced || self.is_retired() || self.status() == Status::NeedsLogin {
             return false;
         }
         client.persist(&self.subject, self.kind, &adjusted, false).await;
