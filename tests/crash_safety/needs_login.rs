@@ -233,6 +233,25 @@ async fn a_refused_grant_stays_refused_across_sigkill_and_sigterm_restarts() {
     );
     // Stored before the request was answered.
     assert_eq!(stored(dir.path(), "alice")["needs_login"], true);
+    // The refusal's log line says who refused what, and what the platform said.
+    let host = fake
+        .token_url()
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .map(String::from);
+    let host = host.expect("the fake's host:port");
+    let log = log_text(&s.log);
+    let line = log
+        .lines()
+        .find(|l| l.contains("needs_login") && l.contains("alice"))
+        .unwrap_or_else(|| panic!("no log line of the refusal:\n{log}"));
+    for said in [host.as_str(), "HTTP 400", "Invalid refresh token"] {
+        assert!(
+            line.contains(said),
+            "the refusal's log line does not say {said:?}: {line}"
+        );
+    }
     let attempts = fake.attempts();
     let upstream_calls = up.count();
 
