@@ -30,22 +30,80 @@ fn caused_by<E: std::error::Error + 'static>(e: &(dyn std::error::Error + 'stati
     false
 }
 
+/// Why no token could be given: what the 503 `token_unavailable` body says.
+#[derive(Debug, thiserror::Error)]
+#[error("no usable token for {provider}/{subject}")]
+pub struct Unavailable {
+    pub provider: String,
+    pub subject: String,
+    /// Where a person can log the user in, for user tokens.
+    pub login_url: Option<String>,
+    /// What keeps the token from serving, as every surface names it: `needs_login`,
+    /// `not_connected`, `error`, `refreshing`.
+    pub status: &'static str,
+    /// Why the last attempt failed (the text of the log line and `/admin/tokens`).
+    pub reason: Option<String>,
+    /// RFC 3339: when the next attempt is due, if one will be made.
+    pub retry_at: Option<String>,
+    #[source]
+    pub cause: Option<TokenError>,
+}
+
+impl Unavailable {
+    /// What a person reads: the state, why, and what to do.
+    fn message(&self) -> String {
+        let Unavailable {
+            provider,
+            subject,
+            status,
+            reason,
+            retry_at,
+            ..
+        } = self;
+        let because = reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+        match *status {
+            "needs_login" => format!(
+                "the token of {provider}/{subject} needs_login{because}; log the user in again at login_url"
+            ),
+            "not_connected" => format!(
+                "{provider}/{subject} is not_connected: no one has logged this user in; log in at login_url"
+            ),
+            _ => {
+                let next = retry_at
+                    .as_deref()
+                    .map(|at| format!("; next attempt at {at}"))
+                    .unwrap_or_default();
+                format!("no usable token for {provider}/{subject}{because}{next}")
+            }
+        }
+    }
+
+    fn fields(&self) -> Map<String, Value> {
+        let mut extra = Map::new();
+        extra.insert("provider".into(), json!(self.provider));
+        extra.insert("subject".into(), json!(self.subject));
+        extra.insert("status".into(), json!(self.status));
+        for (key, value) in [
+            ("reason", &self.reason),
+            ("retry_at", &self.retry_at),
+            ("login_url", &self.login_url),
+        ] {
+            if let Some(v) = value {
+                extra.insert(key.into(), json!(v));
+            }
+        }
+        extra
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     #[error("no route matches this path")]
     NoRoute,
     #[error("{0}")]
     BadRequest(&'static str),
-    #[error("no usable token for {provider}/{subject}")]
-    TokenUnavailable {
-        provider: String,
-        subject: String,
-        /// Where a person can log the user in, for user tokens.
-        login_url: Option<String>,
-        needs_login: bool,
-        #[source]
-        cause: Option<TokenError>,
-    },
+    #[error(transparent)]
+    TokenUnavailable(Box<Unavailable>),
     #[error("the upstream could not be reached")]
     UpstreamUnavailable {
         /// `connect` when no connection was made, `reset` when one failed mid-request.
@@ -72,7 +130,7 @@ impl ProxyError {
         match self {
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ProxyError::TokenUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::TokenUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -86,7 +144,7 @@ impl ProxyError {
         match self {
             ProxyError::NoRoute => "no_route",
             ProxyError::BadRequest(_) => "bad_request",
-            ProxyError::TokenUnavailable { .. } => "token_unavailable",
+            ProxyError::TokenUnavailable(_) => "token_unavailable",
             ProxyError::UpstreamUnavailable { .. } => "upstream_unavailable",
             ProxyError::UpstreamTimeout => "upstream_timeout",
             ProxyError::PayloadTooLarge => "payload_too_large",
@@ -127,36 +185,15 @@ impl ProxyError {
     }
 
     fn fields(&self) -> Map<String, Value> {
-        let mut extra = Map::new();
-        if let ProxyError::TokenUnavailable {
-            provider,
-            subject,
-            login_url,
-            needs_login,
-            ..
-        } = self
-        {
-            extra.insert("provider".into(), json!(provider));
-            extra.insert("subject".into(), json!(subject));
-            if let Some(url) = login_url {
-                extra.insert("login_url".into(), json!(url));
-            }
-            if *needs_login {
-                extra.insert("status".into(), json!("needs_login"));
-            }
+        match self {
+            ProxyError::TokenUnavailable(u) => u.fields(),
+            _ => Map::new(),
         }
-        extra
     }
 
     fn message(&self) -> String {
         match self {
-            ProxyError::TokenUnavailable { needs_login: true, provider, subject, .. } => format!(
-                "the token of {provider}/{subject} needs_login: the platform refused its refresh token; \
-                 log the user in again at login_url"
-            ),
-            ProxyError::TokenUnavailable { login_url: Some(_), provider, subject, .. } => format!(
-                "no usable token for {provider}/{subject}; if none was ever stored, log the user in at login_url"
-            ),
+            ProxyError::TokenUnavailable(u) => u.message(),
             other => other.to_string(),
         }
     }

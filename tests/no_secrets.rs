@@ -338,8 +338,15 @@ async fn no_secret_reaches_the_log_metrics_admin_api_pages_or_error_bodies() {
     assert_eq!(tw.requests("refresh_token"), before + 1);
     s.ev.store(&proxy);
 
-    // Token endpoints failing: a 5xx, garbage, a missing field, a reset connection.
+    // Token endpoints failing: a 5xx, garbage, a missing field, a reset connection, and
+    // platforms echoing the request (client secret, refresh token and all) in their
+    // error_description, which the reason shown everywhere must not repeat.
     for (fake, p, subject, failure) in [
+        (&tw, "tw", "alice", Failure::Echo(500)),
+        (&tw, "tw", "app", Failure::Echo(403)),
+        (&bz, "bz", "alice", Failure::Echo(503)),
+        (&o2, "o2", "alice", Failure::Echo(502)),
+        (&fw, "fw", "alice", Failure::Echo(500)),
         (&tw, "tw", "alice", Failure::Status(500)),
         (&tw, "tw", "alice", Failure::Garbage),
         (&tw, "tw", "app", Failure::Status(500)),
@@ -352,6 +359,13 @@ async fn no_secret_reaches_the_log_metrics_admin_api_pages_or_error_bodies() {
         fake.fail_next(failure.clone(), 1);
         let (status, body) = s.refresh(p, subject).await;
         assert_ne!(status, 200, "{p}/{subject} {failure:?}: {body}");
+        if let Failure::Echo(_) = failure {
+            // The echo is shown (so the search below means something), its secrets removed.
+            assert!(body.contains("[redacted]"), "{p}/{subject}: {body}");
+            s.admin(reqwest::Method::GET, "/admin/tokens").await;
+            s.admin(reqwest::Method::GET, "/readyz").await;
+            s.admin(reqwest::Method::GET, "/").await;
+        }
         assert_eq!(
             fake.attempts(),
             attempts + 1,

@@ -68,7 +68,8 @@ async fn refresh(shared: &Shared, provider: &str, subject: &str) -> Response<Adm
     match cell.refresh(&p.client, stale, false).await {
         Ok(_) => json(StatusCode::OK, &view(&cell)),
         Err(e) => {
-            tracing::warn!(provider = %cell.provider, subject = %cell.subject, error = %e, "refresh on demand failed");
+            // The attempt, if one was made, logged its failure with its reason.
+            tracing::debug!(provider = %cell.provider, subject = %cell.subject, error = %e, "refresh on demand failed");
             let mut body = serde_json::to_value(view(&cell)).unwrap_or_default();
             body["error"] = json!("refresh_failed");
             body["message"] = json!(e.to_string());

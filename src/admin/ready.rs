@@ -1,34 +1,34 @@
 //! `/readyz`: ready when every route can be served now — each app token held and fresh, each
-//! route's fixed user holding a usable token — and otherwise a list of what is missing.
+//! route's fixed user holding a usable token — and otherwise a list of what is missing, with
+//! why (the same reason and next attempt as the log and `/admin/tokens`).
 
 use http::{Response, StatusCode};
 use serde_json::json;
 
+use super::view::routes;
 use super::AdminBody;
-use crate::config::TokenSpec;
-use crate::oauth::{Status, TokenCell, APP_SUBJECT};
 use crate::Shared;
 
 pub fn readyz(shared: &Shared) -> Response<AdminBody> {
     let snapshot = shared.snapshot.load();
-    let mut missing = Vec::new();
-    for route in snapshot.router.routes() {
-        let provider = &route.provider;
-        let (subject, cell) = match &route.token {
-            TokenSpec::App => (APP_SUBJECT, provider.app.clone()),
-            TokenSpec::User(Some(user)) => (user.as_str(), provider.user(user)),
-            // Users named per request cannot be known in advance.
-            TokenSpec::User(None) => continue,
-        };
-        if let Some(status) = unusable(cell.as_deref()) {
-            missing.push(json!({
-                "route": route.prefix,
-                "provider": provider.name(),
-                "subject": subject,
-                "status": status,
-            }));
-        }
-    }
+    let missing: Vec<_> = routes(&snapshot)
+        .into_iter()
+        .filter(|r| !r.ready)
+        .map(|r| {
+            let mut entry = json!({
+                "route": r.route,
+                "provider": r.provider,
+                "subject": r.subject,
+                "status": r.status,
+            });
+            for (key, value) in [("reason", r.reason), ("retry_at", r.retry_at)] {
+                if let Some(v) = value {
+                    entry[key] = json!(v);
+                }
+            }
+            entry
+        })
+        .collect();
     let ready = missing.is_empty();
     let status = if ready {
         StatusCode::OK
@@ -43,18 +43,4 @@ pub fn readyz(shared: &Shared) -> Response<AdminBody> {
         http::HeaderValue::from_static("application/json"),
     );
     resp
-}
-
-/// Why a slot cannot serve now, or `None` when it can.
-fn unusable(cell: Option<&TokenCell>) -> Option<&'static str> {
-    let Some(cell) = cell else {
-        return Some(Status::NeedsLogin.as_str());
-    };
-    if cell.fresh().is_some() {
-        return None;
-    }
-    Some(match cell.status() {
-        Status::Valid => "expired",
-        s => s.as_str(),
-    })
 }

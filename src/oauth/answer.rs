@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::error::TokenError;
+use super::error::CallFailure;
 use crate::secret::{AccessToken, RefreshToken};
 
 /// What a token endpoint granted, before it is stamped into a `Token`.
@@ -39,20 +39,20 @@ struct Wire {
 }
 
 /// Parses a successful answer's body.
-pub fn parse(body: &[u8]) -> Result<Answer, TokenError> {
-    let wire: Wire = serde_json::from_slice(body).map_err(|_| TokenError::Malformed("not a JSON object"))?;
+pub fn parse(body: &[u8]) -> Result<Answer, CallFailure> {
+    let wire: Wire = serde_json::from_slice(body).map_err(|_| CallFailure::Malformed("not a JSON object"))?;
     let access = wire
         .access_token
         .filter(|t| !t.is_empty())
-        .ok_or(TokenError::Malformed("no access token in the answer"))?;
+        .ok_or(CallFailure::Malformed("no access token in the answer"))?;
     if access.bytes().any(|b| !(0x21..0x7f).contains(&b)) {
-        return Err(TokenError::Malformed(
+        return Err(CallFailure::Malformed(
             "the access token has characters a header cannot carry",
         ));
     }
     if let Some(tt) = &wire.token_type {
         if !tt.eq_ignore_ascii_case("bearer") {
-            return Err(TokenError::Malformed("the token type is not bearer"));
+            return Err(CallFailure::Malformed("the token type is not bearer"));
         }
     }
     Ok(Answer {
@@ -72,16 +72,7 @@ pub fn parse(body: &[u8]) -> Result<Answer, TokenError> {
     })
 }
 
-/// The error code of a refusal body (`{"error": "invalid_grant"}`), if it has one.
-pub fn error_code(body: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    let code = v.get("error")?.as_str()?;
-    // Only a token-shaped code is kept: it ends up in logs.
-    (code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        .then(|| code.to_string())
-}
-
-fn seconds(v: Option<&Value>) -> Result<Option<Duration>, TokenError> {
+fn seconds(v: Option<&Value>) -> Result<Option<Duration>, CallFailure> {
     let n = match v {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Number(n)) => n.as_f64(),
@@ -90,7 +81,7 @@ fn seconds(v: Option<&Value>) -> Result<Option<Duration>, TokenError> {
     };
     match n {
         Some(n) if (0.0..1e10).contains(&n) => Ok(Some(Duration::from_secs_f64(n))),
-        _ => Err(TokenError::Malformed("the lifetime is not a number of seconds")),
+        _ => Err(CallFailure::Malformed("the lifetime is not a number of seconds")),
     }
 }
 
@@ -159,18 +150,5 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
-    }
-
-    #[test]
-    fn error_codes() {
-        assert_eq!(
-            error_code(br#"{"error":"invalid_grant","error_description":"x"}"#).as_deref(),
-            Some("invalid_grant")
-        );
-        assert_eq!(
-            error_code(br#"{"status":400,"message":"Invalid refresh token"}"#),
-            None
-        );
-        assert_eq!(error_code(br#"{"error":"has spaces and secrets"}"#), None);
     }
 }

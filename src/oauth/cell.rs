@@ -12,50 +12,8 @@ use super::client::PlatformClient;
 use super::dialect::Grant;
 use super::error::TokenError;
 use super::schedule;
+pub use super::state::{Failure, Status, TokenKind};
 use super::token::{unix, Token};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Valid,
-    Refreshing,
-    NeedsLogin,
-    Error,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Valid => "valid",
-            Status::Refreshing => "refreshing",
-            Status::NeedsLogin => "needs_login",
-            Status::Error => "error",
-        }
-    }
-
-    fn from_u8(v: u8) -> Status {
-        match v {
-            0 => Status::Valid,
-            1 => Status::Refreshing,
-            2 => Status::NeedsLogin,
-            _ => Status::Error,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenKind {
-    App,
-    User,
-}
-
-impl TokenKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenKind::App => "app",
-            TokenKind::User => "user",
-        }
-    }
-}
 
 pub struct TokenCell {
     pub provider: String,
@@ -70,7 +28,7 @@ pub struct TokenCell {
     retired: AtomicBool,
     /// The outcome of the last failed attempt and when the next may start. Touched only on
     /// the slow path, never while a token is fresh.
-    failure: Mutex<Option<(TokenError, Instant)>>,
+    failure: Mutex<Option<Failure>>,
     refresh_lock: tokio::sync::Mutex<()>,
     /// Wakes the refresher when a token is replaced outside its loop (a 401, a login).
     pub changed: Notify,
@@ -117,13 +75,39 @@ impl TokenCell {
         self.status.store(s as u8, Ordering::Release);
     }
 
-    /// When the refresher should next try after a failure, if the last attempt failed.
+    /// When the refresher should next try after a failure, if the last attempt failed and
+    /// a retry will follow.
     pub fn retry_at(&self) -> Option<Instant> {
-        self.failure.lock().ok()?.as_ref().map(|(_, at)| *at)
+        self.last_failure()?.retry.map(|r| r.at)
     }
 
     pub fn last_error(&self) -> Option<TokenError> {
-        self.failure.lock().ok()?.as_ref().map(|(e, _)| e.clone())
+        self.last_failure().map(|f| f.error)
+    }
+
+    /// The last failure and its next attempt, while the last attempt failed.
+    pub fn last_failure(&self) -> Option<Failure> {
+        self.failure.lock().ok()?.clone()
+    }
+
+    fn record(&self, failure: Option<Failure>) {
+        if let Ok(mut f) = self.failure.lock() {
+            *f = failure;
+        }
+    }
+
+    /// The slot's state as every surface names it: `valid`, `refreshing`, `needs_login`,
+    /// `error` (also for a token past its expiry that nothing replaced yet), or
+    /// `not_connected` for a user no one has logged in.
+    pub fn state(&self) -> &'static str {
+        let current = self.current.load();
+        match (self.status(), current.as_ref()) {
+            (Status::NeedsLogin, _) => Status::NeedsLogin.as_str(),
+            (_, None) if self.kind == TokenKind::User => "not_connected",
+            (Status::Valid, Some(t)) if !t.is_fresh(Instant::now()) => Status::Error.as_str(),
+            (Status::Valid, None) => Status::Error.as_str(),
+            (s, _) => s.as_str(),
+        }
     }
 
     /// A token to inject: the fresh one, or the outcome of a refresh (shared with everyone
@@ -163,31 +147,56 @@ impl TokenCell {
             return Err(TokenError::NeedsLogin);
         }
         if respect_backoff {
-            if let Some((e, at)) = self.failure.lock().ok().and_then(|f| f.clone()) {
-                if Instant::now() < at {
-                    return Err(TokenError::Backoff(Box::new(e)));
+            if let Some(Failure {
+                error,
+                retry: Some(retry),
+            }) = self.last_failure()
+            {
+                if Instant::now() < retry.at {
+                    return Err(TokenError::Backoff(Box::new(error)));
                 }
             }
         }
+        let before = self.status();
         self.set_status(Status::Refreshing);
         let result = self.obtain(client).await;
         self.attempts.fetch_add(1, Ordering::AcqRel);
         match result {
             Ok(token) => Ok(token),
+            Err(TokenError::NotConnected) => {
+                // Nothing was tried: a user slot waiting for its first login.
+                self.set_status(before);
+                Err(TokenError::NotConnected)
+            }
             Err(e) => {
                 let needs_login = self.kind == TokenKind::User && e.is_rejection();
                 let failures = self.failures.fetch_add(1, Ordering::AcqRel).saturating_add(1);
-                let retry = Instant::now() + schedule::backoff(failures, rand::random());
-                if let Ok(mut f) = self.failure.lock() {
-                    *f = Some((e.clone(), retry));
-                }
+                let retry = (!needs_login).then(|| schedule::backoff(failures, rand::random()));
+                let failure = Failure::new(e.clone(), retry);
+                self.log(&failure);
+                self.record(Some(failure));
                 self.set_status(if needs_login {
                     Status::NeedsLogin
                 } else {
                     Status::Error
                 });
-                Err(if needs_login { TokenError::NeedsLogin } else { e })
+                Err(e)
             }
+        }
+    }
+
+    /// The one log line of a failed attempt: why, and what happens next.
+    fn log(&self, failure: &Failure) {
+        let (provider, subject, reason) = (&self.provider, &self.subject, &failure.error);
+        match failure.retry_at() {
+            Some(retry_at) => tracing::warn!(
+                provider = %provider, subject = %subject, kind = self.kind.as_str(), reason = %reason,
+                retry_at = %retry_at, "token call failed; next attempt at retry_at"
+            ),
+            None => tracing::warn!(
+                provider = %provider, subject = %subject, status = "needs_login", reason = %reason,
+                "the platform refused the grant: no further attempt until the user logs in again"
+            ),
         }
     }
 
@@ -221,12 +230,24 @@ impl TokenCell {
             client.observe_expiry(&self.subject, &token);
             return Ok(token);
         }
-        let rt = held
-            .as_ref()
-            .and_then(|t| t.refresh.clone())
-            .ok_or(TokenError::NeedsLogin)?;
+        let Some(held_token) = held.as_deref() else {
+            return Err(TokenError::NotConnected);
+        };
+        let Some(rt) = held_token.refresh.clone() else {
+            let e = TokenError::NoRefreshToken;
+            self.store_needs_login(client, held_token, &e).await;
+            return Err(e);
+        };
         let (sent, sent_wall) = (Instant::now(), SystemTime::now());
-        let mut answer = client.grant(Grant::Refresh(&rt)).await?;
+        let mut answer = match client.grant(Grant::Refresh(&rt)).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                if e.is_rejection() {
+                    self.store_needs_login(client, held_token, &e).await;
+                }
+                return Err(e);
+            }
+        };
         // A platform that does not rotate keeps the refresh token it was given.
         answer.refresh = answer.refresh.or(Some(rt));
         if answer.user_id.is_none() {
@@ -238,15 +259,26 @@ impl TokenCell {
         Ok(token)
     }
 
+    /// Writes down, durably and before anything else happens, that the platform refused the
+    /// grant of `held`: a restart must neither present its refresh token again (a platform
+    /// with reuse detection may take that for an attack on the grant) nor inject it. Called
+    /// under the store's refresh lock, so no newer token can be overwritten.
+    async fn store_needs_login(&self, client: &PlatformClient, held: &Token, why: &TokenError) {
+        let why = why.to_string();
+        client.persist(&self.subject, self.kind, held, Some(&why)).await;
+    }
+
     /// Replaces the token of `generation` with `adjusted` (the same grant, with a lifetime
     /// the platform corrected), unless a refresh replaced it meanwhile: under the refresh
     /// lock, so the store can never be written back to a refresh token already spent.
     pub async fn adjust(&self, client: &PlatformClient, generation: u64, adjusted: Token) -> bool {
         let _flight = self.refresh_lock.lock().await;
-        if self.current.load().as_ref().map(|t| t.generation) != Some(generation) || self.is_retired() {
+        let replaced = self.current.load().as_ref().map(|t| t.generation) != Some(generation);
+        // A refused grant stays refused: storing it again would clear its `needs_login`.
+        if replaced || self.is_retired() || self.status() == Status::NeedsLogin {
             return false;
         }
-        client.persist(&self.subject, self.kind, &adjusted, false).await;
+        client.persist(&self.subject, self.kind, &adjusted, None).await;
         client.observe_expiry(&self.subject, &adjusted);
         self.install(Arc::new(adjusted), self.status());
         true
@@ -267,7 +299,7 @@ impl TokenCell {
     /// Stores `token`, then makes it current: a crash never leaves the store behind a token
     /// that was used.
     pub async fn persist_and_install(&self, client: &PlatformClient, token: Token) -> Arc<Token> {
-        client.persist(&self.subject, self.kind, &token, false).await;
+        client.persist(&self.subject, self.kind, &token, None).await;
         let token = Arc::new(token);
         self.install(Arc::clone(&token), Status::Valid);
         client.observe_expiry(&self.subject, &token);
@@ -278,11 +310,20 @@ impl TokenCell {
     pub fn install(&self, token: Arc<Token>, status: Status) {
         self.current.store(Some(token));
         self.failures.store(0, Ordering::Release);
-        if let Ok(mut f) = self.failure.lock() {
-            *f = None;
-        }
+        self.record(None);
         self.set_status(status);
         self.changed.notify_waiters();
+    }
+
+    /// Puts back a token read from the store. A grant refused before stays `needs_login`
+    /// until a new login, with the reason shown then (`refused`, when the store kept it).
+    pub fn restore(&self, token: Arc<Token>, needs_login: bool, refused: Option<String>) {
+        if !needs_login {
+            return self.install(token, Status::Valid);
+        }
+        self.install(token, Status::NeedsLogin);
+        let why = refused.unwrap_or_else(|| "the platform refused this grant before the last restart".into());
+        self.record(Some(Failure::new(TokenError::RefusedEarlier(why), None)));
     }
 
     /// Forgets the token for good (it was revoked or deleted); its refresher stops.

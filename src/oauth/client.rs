@@ -9,7 +9,8 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use super::answer::{self, Answer};
 use super::cell::TokenKind;
 use super::dialect::{token_request, Encoding, Grant, TokenRequest};
-use super::error::TokenError;
+use super::error::{CallFailure, TokenError};
+use super::said::PlatformSaid;
 use super::store::TokenStore;
 use super::token::Token;
 use crate::config::ProviderConfig;
@@ -79,23 +80,22 @@ impl PlatformClient {
             .token_requests
             .with_label_values(&[&self.config.name, grant.label(), outcome])
             .inc();
+        // The caller logs a failure once, with what it decided (retry at, needs_login).
         match &result {
             Ok(_) => {
                 tracing::debug!(provider = %self.config.name, grant = grant.label(), "token call succeeded")
             }
             Err(e) => {
-                // The chain (DNS, connect, TLS...) tells an operator what to fix; transport
-                // errors have had their URL, and with it any query-string secret, removed.
-                let cause = causes(e);
-                tracing::warn!(provider = %self.config.name, grant = grant.label(), error = %e, cause, "token call failed")
+                tracing::debug!(provider = %self.config.name, grant = grant.label(), error = %e, "token call failed")
             }
         }
         result
     }
 
-    /// Writes `token` to the store; resolves once it is durable.
-    pub async fn persist(&self, subject: &str, kind: TokenKind, token: &Token, needs_login: bool) {
-        let stored = token.to_stored(&self.config.name, subject, kind, needs_login);
+    /// Writes `token` to the store; resolves once it is durable. `refused`: why the platform
+    /// refused its grant, which marks it `needs_login`.
+    pub async fn persist(&self, subject: &str, kind: TokenKind, token: &Token, refused: Option<&str>) {
+        let stored = token.to_stored(&self.config.name, subject, kind, refused);
         if let Err(e) = self.store.save(stored).await {
             // The token is still used: refusing it would lose a rotated grant for sure, while
             // a failed write loses it only if the process also dies before the next write.
@@ -117,7 +117,10 @@ impl PlatformClient {
     }
 
     async fn send(&self, req: TokenRequest) -> Result<Answer, TokenError> {
-        let mut url = req.url;
+        let mut secrets = req.secrets();
+        secrets.push(self.config.client_secret.secret().to_string());
+        let at = |failure| TokenError::call(&req.url, failure);
+        let mut url = req.url.clone();
         let mut builder = match req.encoding {
             Encoding::Query => {
                 url.query_pairs_mut()
@@ -149,21 +152,12 @@ impl PlatformClient {
             .header(ACCEPT, "application/json")
             .send()
             .await
-            .map_err(TokenError::from_reqwest)?;
+            .map_err(|e| at(CallFailure::from_reqwest(e)))?;
         let status = resp.status();
-        let body = read_capped(resp).await?;
-        classify(status.as_u16(), &body)
+        let body = read_capped(resp).await.map_err(at)?;
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        classify(status.as_u16(), &body, &secrets).map_err(at)
     }
-}
-
-fn causes(e: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
-    let mut next = e.source();
-    while let Some(err) = next {
-        parts.push(err.to_string());
-        next = err.source();
-    }
-    parts.join(": ")
 }
 
 /// RFC 6749 §2.3.1: client credentials are form-encoded before Basic encoding.
@@ -171,14 +165,14 @@ fn form_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, TokenError> {
+async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, CallFailure> {
     if resp.content_length().is_some_and(|n| n > MAX_ANSWER as u64) {
-        return Err(TokenError::Malformed("the answer is too large"));
+        return Err(CallFailure::Malformed("the answer is too large"));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(TokenError::from_reqwest)? {
+    while let Some(chunk) = resp.chunk().await.map_err(CallFailure::from_reqwest)? {
         if body.len() + chunk.len() > MAX_ANSWER {
-            return Err(TokenError::Malformed("the answer is too large"));
+            return Err(CallFailure::Malformed("the answer is too large"));
         }
         body.extend_from_slice(&chunk);
     }
@@ -186,17 +180,16 @@ async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, TokenError>
 }
 
 /// Maps an answer to its meaning: 2xx parses, 400/401 or `invalid_grant` is a refusal,
-/// anything else is a server failure worth retrying.
-pub fn classify(status: u16, body: &[u8]) -> Result<Answer, TokenError> {
-    let code = if (200..300).contains(&status) {
-        None
-    } else {
-        answer::error_code(body)
-    };
+/// anything else is a server failure worth retrying. What the platform said comes along,
+/// with `secrets` (those the call carried) removed.
+pub fn classify(status: u16, body: &[u8], secrets: &[&str]) -> Result<Answer, CallFailure> {
+    if (200..300).contains(&status) {
+        return answer::parse(body);
+    }
+    let said = PlatformSaid::read(body, secrets);
     match status {
-        200..=299 => answer::parse(body),
-        400 | 401 => Err(TokenError::Rejected { status, error: code }),
-        _ if code.as_deref() == Some("invalid_grant") => Err(TokenError::Rejected { status, error: code }),
-        _ => Err(TokenError::Server { status }),
+        400 | 401 => Err(CallFailure::Rejected { status, said }),
+        _ if said.code.as_deref() == Some("invalid_grant") => Err(CallFailure::Rejected { status, said }),
+        _ => Err(CallFailure::Server { status, said }),
     }
 }

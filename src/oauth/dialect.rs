@@ -47,6 +47,30 @@ pub struct TokenRequest {
     pub basic: Option<(String, String)>,
 }
 
+/// The fields whose values are secrets, in every platform's spelling.
+const SECRET_FIELDS: [&str; 7] = [
+    "client_secret",
+    "clientSecret",
+    "code",
+    "code_verifier",
+    "codeVerifier",
+    "refresh_token",
+    "refreshToken",
+];
+
+impl TokenRequest {
+    /// Every secret this call carries, so that nothing the platform echoes back of them is
+    /// ever shown.
+    pub fn secrets(&self) -> Vec<String> {
+        self.fields
+            .iter()
+            .filter(|(k, _)| SECRET_FIELDS.contains(k))
+            .map(|(_, v)| v.clone())
+            .chain(self.basic.iter().map(|(_, pass)| pass.clone()))
+            .collect()
+    }
+}
+
 pub fn token_request(p: &ProviderConfig, grant: Grant<'_>) -> TokenRequest {
     match p.kind {
         Kind::Blaze => blaze(p, grant),

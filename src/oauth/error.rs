@@ -1,50 +1,115 @@
 //! Token-endpoint failures, typed by what they mean for the caller: a transport error or a
 //! server error is retried with backoff; a refusal of the grant means the user must log in.
+//!
+//! The `Display` of a `TokenError` is the whole explanation an operator gets, the same in
+//! the log line, the 503 body and `/admin/tokens`: the endpoint's host, the HTTP status or
+//! the transport failure with its cause chain, and what the platform said (scrubbed).
 
 use std::sync::Arc;
 
+use url::Url;
+
+use super::said::PlatformSaid;
+
+/// How one call to a platform endpoint failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallFailure {
+    /// The whole cause chain (DNS, connect, TLS...), without the URL: Glimesh and Firework
+    /// carry the client secret and codes in the query string.
+    #[error("could not be reached: {0}")]
+    Transport(String),
+    #[error("did not answer in time (server.connect_timeout, server.request_timeout)")]
+    Timeout,
+    #[error("answered HTTP {status}{said}")]
+    Server { status: u16, said: PlatformSaid },
+    /// The platform refused the grant (HTTP 400/401, or an `invalid_grant` error).
+    #[error("refused the grant (HTTP {status}){said}")]
+    Rejected { status: u16, said: PlatformSaid },
+    #[error("answered with something that is not a usable token: {0}")]
+    Malformed(&'static str),
+}
+
+impl CallFailure {
+    pub fn from_reqwest(e: reqwest::Error) -> Self {
+        if e.is_timeout() {
+            CallFailure::Timeout
+        } else {
+            CallFailure::Transport(chain(&e.without_url()))
+        }
+    }
+
+    /// Whether the platform refused the grant itself, so retrying cannot help.
+    pub fn is_rejection(&self) -> bool {
+        matches!(self, CallFailure::Rejected { .. })
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TokenError {
-    #[error("the token endpoint could not be reached")]
-    Transport(#[source] Arc<reqwest::Error>),
-    #[error("the token endpoint did not answer in time")]
-    Timeout,
-    #[error("the token endpoint answered HTTP {status}")]
-    Server { status: u16 },
-    /// The platform refused the grant (HTTP 400/401, or an `invalid_grant` error).
-    #[error("the platform refused the grant (HTTP {status}{})", error.as_deref().map(|e| format!(", {e}")).unwrap_or_default())]
-    Rejected { status: u16, error: Option<String> },
-    #[error("the token answer could not be read: {0}")]
-    Malformed(&'static str),
-    #[error("the token needs a new login")]
+    /// A call to the platform at `host` (`host:port` when the URL names a port) failed.
+    #[error("{host} {failure}")]
+    Call { host: String, failure: CallFailure },
+    #[error("the platform refused this grant; the user must log in again")]
     NeedsLogin,
-    #[error("the token store failed")]
-    Store(#[source] Arc<super::store::StoreError>),
+    #[error("the platform gave no refresh token with this grant; the user must log in again")]
+    NoRefreshToken,
+    /// A refusal recorded before the last restart, as it was shown then.
+    #[error("{0}")]
+    RefusedEarlier(String),
+    #[error("no one has logged this user in")]
+    NotConnected,
+    #[error("{0}")]
+    Store(Arc<super::store::StoreError>),
     #[error("the token's provider was replaced by a configuration reload")]
     Retired,
-    #[error("the last attempt failed; the next is due after a backoff")]
-    Backoff(#[source] Box<TokenError>),
+    /// The last attempt failed and the next is not due yet: its failure, as it was.
+    #[error(transparent)]
+    Backoff(Box<TokenError>),
 }
 
 impl TokenError {
-    pub fn from_reqwest(e: reqwest::Error) -> Self {
-        if e.is_timeout() {
-            TokenError::Timeout
-        } else {
-            // Glimesh and Firework take the client secret and codes in the query string: the
-            // URL never rides along with the error into a log line.
-            TokenError::Transport(Arc::new(e.without_url()))
+    /// A failed call to `url`.
+    pub fn call(url: &Url, failure: CallFailure) -> Self {
+        TokenError::Call {
+            host: host(url),
+            failure,
         }
     }
 
     /// Whether the platform refused the grant itself, so retrying cannot help.
     pub fn is_rejection(&self) -> bool {
         match self {
-            TokenError::Rejected { .. } | TokenError::NeedsLogin => true,
+            TokenError::Call { failure, .. } => failure.is_rejection(),
+            TokenError::NeedsLogin | TokenError::NoRefreshToken | TokenError::RefusedEarlier(_) => true,
             TokenError::Backoff(inner) => inner.is_rejection(),
             _ => false,
         }
     }
+}
+
+/// `host` or `host:port`: never the user-info, path or query of the URL.
+pub fn host(url: &Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        (None, _) => "the endpoint".to_string(),
+    }
+}
+
+/// An error and each of its causes, `: `-separated; a cause whose text its parent already
+/// shows is not repeated.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        next = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -55,13 +120,46 @@ mod tests {
     async fn transport_errors_forget_the_url_and_its_query_secrets() {
         // Nothing listens on port 9 here: the call fails before any answer.
         let client = reqwest::Client::new();
+        let url = Url::parse("http://127.0.0.1:9/oauth/token?client_secret=s3cr3t&code=c0de").unwrap();
         let e = client
-            .post("http://127.0.0.1:9/oauth/token?client_secret=s3cr3t&code=c0de")
+            .post(url.clone())
             .send()
             .await
             .expect_err("nothing listens");
-        let e = TokenError::from_reqwest(e);
+        let e = TokenError::call(&url, CallFailure::from_reqwest(e));
         let shown = format!("{e} {e:?} {:?}", std::error::Error::source(&e));
         assert!(!shown.contains("s3cr3t") && !shown.contains("c0de"), "{shown}");
+        assert!(
+            e.to_string().starts_with("127.0.0.1:9 could not be reached: "),
+            "{e}"
+        );
+        assert!(
+            e.to_string().to_lowercase().contains("refused"),
+            "the cause chain: {e}"
+        );
+    }
+
+    #[test]
+    fn the_host_never_carries_credentials_or_the_path() {
+        let url = Url::parse("https://user:pw@id.example.tv/oauth2/token?x=1").unwrap();
+        assert_eq!(host(&url), "id.example.tv");
+        let url = Url::parse("http://[::1]:8080/t").unwrap();
+        assert_eq!(host(&url), "[::1]:8080");
+    }
+
+    #[test]
+    fn refusals_and_backoffs_read_as_their_failure() {
+        let said = PlatformSaid::read(br#"{"error":"invalid_grant","error_description":"revoked"}"#, &[]);
+        let e = TokenError::Call {
+            host: "id.example.tv".into(),
+            failure: CallFailure::Rejected { status: 400, said },
+        };
+        assert_eq!(
+            e.to_string(),
+            "id.example.tv refused the grant (HTTP 400): invalid_grant: revoked"
+        );
+        let backoff = TokenError::Backoff(Box::new(e.clone()));
+        assert_eq!(backoff.to_string(), e.to_string());
+        assert!(backoff.is_rejection());
     }
 }

@@ -8,8 +8,9 @@ use url::Url;
 
 use super::client::PlatformClient;
 use super::dialect::Grant;
-use super::error::TokenError;
+use super::error::{CallFailure, TokenError};
 use super::pkce;
+use super::said::PlatformSaid;
 use super::token::Token;
 use crate::config::Kind;
 use crate::secret::{AuthorizationCode, CodeVerifier, LoginBinding};
@@ -73,21 +74,26 @@ pub async fn begin(
             "redirectUri": config.redirect_uri,
             "scopes": scopes,
         });
-        let resp = client.http.post(authorize).json(&body).send().await;
-        let resp = resp.map_err(|e| LoginError::Start(TokenError::from_reqwest(e)))?;
-        if !resp.status().is_success() {
-            return Err(LoginError::Start(TokenError::Server {
-                status: resp.status().as_u16(),
-            }));
-        }
+        let secret = config.client_secret.secret();
+        let failed = |failure| LoginError::Start(TokenError::call(&authorize, failure));
+        let resp = client.http.post(authorize.clone()).json(&body).send().await;
+        let resp = resp.map_err(|e| failed(CallFailure::from_reqwest(e)))?;
+        let status = resp.status().as_u16();
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| LoginError::Start(TokenError::from_reqwest(e)))?;
-        let answer: BlazeAuthUrl = serde_json::from_slice(&bytes)
-            .map_err(|_| LoginError::Start(TokenError::Malformed("generate-auth-url answer")))?;
-        let url = Url::parse(&answer.url)
-            .map_err(|_| LoginError::Start(TokenError::Malformed("generate-auth-url answer")))?;
+            .map_err(|e| failed(CallFailure::from_reqwest(e)))?;
+        if !(200..300).contains(&status) {
+            let said = PlatformSaid::read(&bytes, &[secret]);
+            return Err(failed(CallFailure::Server { status, said }));
+        }
+        let malformed = || {
+            failed(CallFailure::Malformed(
+                "the generate-auth-url answer has no url, state and codeVerifier",
+            ))
+        };
+        let answer: BlazeAuthUrl = serde_json::from_slice(&bytes).map_err(|_| malformed())?;
+        let url = Url::parse(&answer.url).map_err(|_| malformed())?;
         let verifier = CodeVerifier::new(answer.code_verifier);
         let binding = pending
             .insert(answer.state.clone(), &config.name, user, Some(verifier))

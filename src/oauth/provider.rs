@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use tokio::task::AbortHandle;
 
-use super::cell::{Status, TokenCell, TokenKind};
+use super::cell::{TokenCell, TokenKind};
 use super::client::{ClientBuildError, PlatformClient};
 use super::refresher::keep_fresh;
 use super::store::{StoredToken, TokenStore};
@@ -73,14 +73,9 @@ impl Provider {
             self.user_or_insert(&stored.subject)
         };
         if let Some(token) = Token::from_stored(stored, cell.next_generation()) {
-            let status = if stored.needs_login {
-                Status::NeedsLogin
-            } else {
-                Status::Valid
-            };
             let token = Arc::new(token);
             self.client.observe_expiry(&stored.subject, &token);
-            cell.install(token, status);
+            cell.restore(token, stored.needs_login, stored.refused.clone());
         }
     }
 

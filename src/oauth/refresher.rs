@@ -52,8 +52,7 @@ pub async fn keep_fresh(cell: Arc<TokenCell>, client: Arc<PlatformClient>) {
             }
         }
         let stale = current.as_ref().map(|t| t.generation);
-        if let Err(e) = cell.refresh(&client, stale, false).await {
-            tracing::warn!(provider = %cell.provider, subject = %cell.subject, error = %e, "refresh failed; will retry after backoff");
-        }
+        // A failed attempt is logged where it is decided, with its reason and next attempt.
+        let _ = cell.refresh(&client, stale, false).await;
     }
 }

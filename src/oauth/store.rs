@@ -61,6 +61,10 @@ pub struct StoredToken {
     /// The platform refused this grant's refresh; a new login is needed.
     #[serde(default)]
     pub needs_login: bool,
+    /// Why, as every surface showed it when it happened (what the platform said, secrets
+    /// already removed), so it is still shown after a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// Held for the whole of one refresh of a user token: the platform call and the save of
@@ -258,6 +262,7 @@ mod tests {
             scopes: vec!["a".into()],
             user_id: None,
             needs_login: false,
+            refused: None,
         }
     }
 

@@ -70,7 +70,7 @@ impl Token {
         provider: &str,
         subject: &str,
         kind: TokenKind,
-        needs_login: bool,
+        refused: Option<&str>,
     ) -> StoredToken {
         let issued_wall = self.expires_at.checked_sub(self.lifetime).unwrap_or(UNIX_EPOCH);
         StoredToken {
@@ -84,7 +84,8 @@ impl Token {
             refresh_expires_at: self.refresh_expires_at.map(unix),
             scopes: self.scopes.clone(),
             user_id: self.user_id.clone(),
-            needs_login,
+            needs_login: refused.is_some(),
+            refused: refused.map(str::to_string),
         }
     }
 

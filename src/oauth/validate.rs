@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::AUTHORIZATION;
 use serde::Deserialize;
 
-use super::cell::TokenCell;
+use super::cell::{Status, TokenCell};
 use super::client::PlatformClient;
 use super::provider::Provider;
 use super::token::Token;
@@ -37,6 +37,10 @@ pub async fn validate(client: &PlatformClient, cell: &Arc<TokenCell>) {
     let Some(url) = client.config.endpoints.validate.clone() else {
         return;
     };
+    // A refused grant is left alone until a new login: its token is not sent anywhere.
+    if cell.status() == Status::NeedsLogin {
+        return;
+    }
     let Some(token) = cell.current().clone() else {
         return;
     };

@@ -7,8 +7,8 @@ use http::HeaderMap;
 
 use super::route::Route;
 use crate::config::TokenSpec;
-use crate::error::ProxyError;
-use crate::oauth::{Status, TokenCell, TokenError, TokenKind, APP_SUBJECT};
+use crate::error::{ProxyError, Unavailable};
+use crate::oauth::{TokenCell, TokenError, TokenKind, APP_SUBJECT};
 use crate::snapshot::Snapshot;
 
 /// Names the user of a user route that has no fixed user; never forwarded.
@@ -57,23 +57,36 @@ pub fn valid_user(u: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b':' | b'-'))
 }
 
+/// No slot at all: a user no one has logged in (or an app token no route asked for).
 fn missing(snapshot: &Snapshot, provider: &str, subject: &str, user: bool) -> ProxyError {
-    ProxyError::TokenUnavailable {
+    ProxyError::TokenUnavailable(Box::new(Unavailable {
         provider: provider.to_string(),
         subject: subject.to_string(),
         login_url: user.then(|| snapshot.login_url(provider, subject)),
-        needs_login: user,
+        status: if user { "not_connected" } else { "error" },
+        reason: None,
+        retry_at: None,
         cause: None,
-    }
+    }))
 }
 
+/// The 503 for a slot that could not give a token: its state, and the reason and next
+/// attempt it recorded (so the body says what the log line and `/admin/tokens` say).
 pub fn unavailable(snapshot: &Snapshot, cell: &TokenCell, e: TokenError) -> ProxyError {
     let user = cell.kind == TokenKind::User;
-    ProxyError::TokenUnavailable {
+    let failure = cell.last_failure();
+    let reason = match (&failure, &e) {
+        (Some(f), _) => Some(f.error.to_string()),
+        (None, TokenError::NeedsLogin | TokenError::NotConnected) => None,
+        (None, e) => Some(e.to_string()),
+    };
+    ProxyError::TokenUnavailable(Box::new(Unavailable {
         provider: cell.provider.clone(),
         subject: cell.subject.clone(),
         login_url: user.then(|| snapshot.login_url(&cell.provider, &cell.subject)),
-        needs_login: cell.status() == Status::NeedsLogin,
+        status: cell.state(),
+        reason,
+        retry_at: failure.and_then(|f| f.retry_at()),
         cause: Some(e),
-    }
+    }))
 }

@@ -42,6 +42,7 @@ mod harness;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod needs_login;
 mod process;
 mod store;
 

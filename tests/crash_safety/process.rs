@@ -59,6 +59,7 @@ pub(crate) use crate::harness::log::{addr_after, strip_ansi};
 pub(crate) struct Sidecar {
     pub(crate) child: Child,
     pub(crate) proxy: SocketAddr,
+    pub(crate) admin: SocketAddr,
     pub(crate) log: Arc<Mutex<Vec<String>>>,
     pub(crate) reader: JoinHandle<()>,
 }
@@ -95,7 +96,7 @@ impl Sidecar {
         let mut child = cmd.spawn().expect("spawn the token-sidecar binary");
         let stderr = child.stderr.take().expect("the child's stderr is piped");
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = oneshot::channel::<SocketAddr>();
+        let (tx, rx) = oneshot::channel::<(SocketAddr, SocketAddr)>();
         let lines_log = Arc::clone(&log);
         let reader = tokio::spawn(async move {
             let mut tx = Some(tx);
@@ -103,16 +104,17 @@ impl Sidecar {
             while let Ok(Some(line)) = lines.next_line().await {
                 let line = strip_ansi(&line);
                 if line.contains("token-sidecar listening") {
-                    if let (Some(tx), Some(addr)) = (tx.take(), addr_after(&line, "proxy_addr")) {
-                        let _ = tx.send(addr);
+                    let addrs = addr_after(&line, "proxy_addr").zip(addr_after(&line, "admin_addr"));
+                    if let (Some(tx), Some(addrs)) = (tx.take(), addrs) {
+                        let _ = tx.send(addrs);
                     }
                 }
                 let mut log = lines_log.lock().unwrap_or_else(|e| e.into_inner());
                 log.push(line);
             }
         });
-        let proxy = match tokio::time::timeout(WAIT, rx).await {
-            Ok(Ok(addr)) => addr,
+        let (proxy, admin) = match tokio::time::timeout(WAIT, rx).await {
+            Ok(Ok(addrs)) => addrs,
             Ok(Err(_)) => {
                 let _ = tokio::time::timeout(WAIT, reader).await;
                 let status = child.try_wait().ok().flatten();
@@ -122,16 +124,39 @@ impl Sidecar {
                 );
             }
             Err(_) => panic!(
-                "no \"token-sidecar listening\" log line with proxy_addr within {WAIT:?}:\n{}",
+                "no \"token-sidecar listening\" log line with both addresses within {WAIT:?}:\n{}",
                 log_text(&log)
             ),
         };
         Sidecar {
             child,
             proxy,
+            admin,
             log,
             reader,
         }
+    }
+
+    /// SIGTERMs the process and waits for its orderly exit (status 0).
+    pub(crate) async fn terminate(mut self, ctx: &str) -> Arc<Mutex<Vec<String>>> {
+        let pid = self.child.id().expect("the process still runs");
+        let sent = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "{ctx}: kill -TERM {pid}");
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("the process exits in time after SIGTERM")
+            .expect("wait for the process");
+        let _ = tokio::time::timeout(WAIT, &mut self.reader).await;
+        assert!(
+            status.success(),
+            "{ctx}: exit after SIGTERM: {status}\n{}",
+            log_text(&self.log)
+        );
+        self.log
     }
 
     /// SIGKILLs the process (which must still be running) and waits for it to be gone.

@@ -1,6 +1,6 @@
-//! An HTTPS server on 127.0.0.1 for `localhost` (a fresh self-signed certificate) offering
-//! HTTP/2 and HTTP/1.1 by ALPN, answering every request with a fixed JSON body and
-//! recording each request's version and authorization.
+//! An HTTPS server on 127.0.0.1 for `localhost` offering HTTP/2 and HTTP/1.1 by ALPN,
+//! answering every request with a fixed JSON body and recording each request's version and
+//! authorization. Its certificate is self-signed, or issued by a throwaway CA.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 pub type Seen = Arc<Mutex<Vec<(http::Version, Option<String>)>>>;
 
@@ -19,15 +20,56 @@ pub struct TlsServer {
     pub seen: Seen,
 }
 
+/// How the server's certificate is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cert {
+    /// Self-signed for `localhost`: trusted as its own root.
+    SelfSigned,
+    /// A leaf for `localhost` issued by a throwaway CA, whose certificate is the one to trust.
+    SignedByCa,
+    /// The throwaway CA's own certificate, served as the server's: refused by webpki as
+    /// CaUsedAsEndEntity even when trusted.
+    CaAsServer,
+}
+
+/// The chain to serve, its key, and the PEM to trust.
+fn certificates(kind: Cert) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>, String) {
+    let key_der = |k: &KeyPair| PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(k.serialize_der()));
+    if kind == Cert::SelfSigned {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+        let key = key_der(&certified.key_pair);
+        return (vec![certified.cert.der().clone()], key, certified.cert.pem());
+    }
+    let mut ca = CertificateParams::new(vec!["localhost".to_string()]).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "token-sidecar throwaway test CA");
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_key = KeyPair::generate().expect("CA key");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    if kind == Cert::CaAsServer {
+        return (vec![ca_cert.der().clone()], key_der(&ca_key), ca_cert.pem());
+    }
+    let leaf_key = KeyPair::generate().expect("leaf key");
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .expect("leaf params")
+        .signed_by(&leaf_key, &ca_cert, &ca_key)
+        .expect("leaf certificate");
+    (vec![leaf.der().clone()], key_der(&leaf_key), ca_cert.pem())
+}
+
 pub async fn tls_server(body: &'static str) -> TlsServer {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
+    tls_server_with(body, Cert::SelfSigned).await
+}
+
+pub async fn tls_server_with(body: &'static str, cert: Cert) -> TlsServer {
+    let (chain, key, cert_pem) = certificates(cert);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("versions")
         .with_no_client_auth()
-        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .with_single_cert(chain, key)
         .expect("server config");
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
@@ -65,9 +107,5 @@ pub async fn tls_server(body: &'static str) -> TlsServer {
             });
         }
     });
-    TlsServer {
-        port,
-        cert_pem: certified.cert.pem(),
-        seen,
-    }
+    TlsServer { port, cert_pem, seen }
 }

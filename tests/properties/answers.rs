@@ -135,7 +135,7 @@ proptest! {
 
     #[test]
     fn classify_never_panics(status in any::<u16>(), body in prop::collection::vec(any::<u8>(), 0..128)) {
-        let _ = classify(status, &body);
+        let _ = classify(status, &body, &[]);
     }
 
     /// 400 and 401 are refusals of the grant, whatever the body says.
@@ -148,7 +148,7 @@ proptest! {
             answer().prop_map(|(_, _, v)| v.to_string().into_bytes()),
         ],
     ) {
-        match classify(status, &body) {
+        match classify(status, &body, &[]) {
             Ok(a) => prop_assert!(false, "{status} accepted as {a:?}"),
             Err(e) => prop_assert!(e.is_rejection(), "{status}: {e:?}"),
         }
@@ -167,7 +167,7 @@ proptest! {
             v["error"] = json!("invalid_grant");
         }
         let body = v.to_string().into_bytes();
-        let got = classify(status, &body);
+        let got = classify(status, &body, &[]);
         if (200..300).contains(&status) {
             let direct = parse_answer(&body);
             prop_assert_eq!(got.is_ok(), direct.is_ok());

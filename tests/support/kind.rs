@@ -30,4 +30,9 @@ pub enum Failure {
     Reset,
     /// 200 JSON shaped like the answer but without the access-token field.
     MissingField,
+    /// This status with this JSON body (a platform's own words).
+    Json(u16, String),
+    /// This status with `{"error": "invalid_request", "error_description": ...}` echoing
+    /// the request's query string and body, secrets and all (as careless platforms do).
+    Echo(u16),
 }

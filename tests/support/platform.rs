@@ -271,6 +271,11 @@ impl FakePlatform {
         self.wait_until(timeout, |st| st.attempts >= n).await
     }
 
+    /// Waits until twitch's validate endpoint was called at least `n` times; false on timeout.
+    pub async fn wait_validations(&self, n: usize, timeout: Duration) -> bool {
+        self.wait_until(timeout, |st| st.validations >= n).await
+    }
+
     /// Waits until at least `n` calls with `grant` succeeded; false on timeout.
     pub async fn wait_requests(&self, grant: &str, n: usize, timeout: Duration) -> bool {
         self.wait_until(timeout, |st| st.requests.get(grant).copied().unwrap_or(0) >= n)

@@ -135,9 +135,10 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, endpoint: Endpo
     shared.notify();
     let what = format!("{} {}", req.method(), req.uri().path());
     let (parts, body) = req.into_parts();
-    let parsed = match read_body(body, PLATFORM_BODY_LIMIT).await {
-        Ok(body) => parse(kind, endpoint, &parts, &body),
-        Err(e) => Err(e),
+    let raw = read_body(body, PLATFORM_BODY_LIMIT).await;
+    let parsed = match &raw {
+        Ok(body) => parse(kind, endpoint, &parts, body),
+        Err(e) => Err(e.clone()),
     };
     let delay = shared.lock().delay;
     if !delay.is_zero() {
@@ -165,6 +166,15 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, endpoint: Endpo
             return Ok(bytes_reply(200, "text/html", Bytes::from_static(page.as_bytes())));
         }
         Failure::Reset => return Err(Reset),
+        Failure::Json(status, body) => {
+            return Ok(bytes_reply(status, "application/json", Bytes::from(body)));
+        }
+        Failure::Echo(status) => {
+            let body = raw.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+            let echoed = format!("{} {body}", parts.uri.query().unwrap_or(""));
+            let answer = serde_json::json!({"error": "invalid_request", "error_description": echoed});
+            return Ok(json(status, &answer));
+        }
         Failure::MissingField => {
             let mut answer = shapes::token_answer(kind, &unregistered(), grant_type);
             if let Some(map) = answer.as_object_mut() {
