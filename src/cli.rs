@@ -1,8 +1,9 @@
 //! The command line, as SPEC.md lists it.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,4 +27,16 @@ pub enum Command {
     Check,
     /// List the stored tokens (never their values).
     Tokens,
+    /// Try it without an account: the proxy and a local OAuth 2.0 platform in one process.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the proxy listens for API calls.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where the status page, the login pages and /metrics are served.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
+    pub admin_listen: SocketAddr,
 }

@@ -2,52 +2,56 @@
 
 mod cli;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
 use token_sidecar::config::{self, Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, DemoArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let path = config::config_path(cli.config);
-    let config = match config::load(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("token-sidecar: {e}");
-            return ExitCode::from(1);
-        }
-    };
     match cli.command.unwrap_or(Command::Run) {
-        Command::Check => {
+        Command::Demo(args) => demo(args),
+        Command::Check => with_config(&path, |config| {
             print!("{}", token_sidecar::report::resolved(&config));
             println!("\n{}: valid", path.display());
             ExitCode::SUCCESS
+        }),
+        Command::Tokens => with_config(&path, |config| {
+            match token_sidecar::oauth::store::read(&config.store.path) {
+                Ok(tokens) => {
+                    print!("{}", token_sidecar::report::stored(&tokens));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("token-sidecar: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }),
+        Command::Run => with_config(&path, serve),
+    }
+}
+
+/// Runs `then` with the configuration at `path`, or says why it is not valid (exit 1).
+fn with_config(path: &Path, then: impl FnOnce(Config) -> ExitCode) -> ExitCode {
+    match config::load(path) {
+        Ok(config) => then(config),
+        Err(e) => {
+            eprintln!("token-sidecar: {e}");
+            ExitCode::from(1)
         }
-        Command::Tokens => match token_sidecar::oauth::store::read(&config.store.path) {
-            Ok(tokens) => {
-                print!("{}", token_sidecar::report::stored(&tokens));
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("token-sidecar: {e}");
-                ExitCode::from(1)
-            }
-        },
-        Command::Run => serve(config),
     }
 }
 
 fn serve(config: Config) -> ExitCode {
     init_logging(config.server.log_format);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("token-sidecar: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::from(1);
     };
     runtime.block_on(async {
         match token_sidecar::run(config, shutdown_signal()).await {
@@ -63,6 +67,30 @@ fn serve(config: Config) -> ExitCode {
             }
         }
     })
+}
+
+fn demo(args: DemoArgs) -> ExitCode {
+    init_logging(LogFormat::Text);
+    let Some(runtime) = runtime() else {
+        return ExitCode::from(1);
+    };
+    let options = token_sidecar::demo::Options {
+        listen: args.listen,
+        admin_listen: args.admin_listen,
+    };
+    match runtime.block_on(token_sidecar::demo::run(options, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("token-sidecar: {}", anyhow::Error::from(e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new()
+        .map_err(|e| eprintln!("token-sidecar: cannot start the runtime: {e}"))
+        .ok()
 }
 
 fn init_logging(format: LogFormat) {

@@ -49,3 +49,13 @@ pub fn load_from(path: &Path, env: Env) -> Result<Config, ConfigError> {
     config.source = Some(path.to_path_buf());
     Ok(config)
 }
+
+/// Loads and validates configuration `text` that no file holds (the demo's), with no
+/// environment on top; relative paths are resolved against `base`.
+pub fn from_toml(text: &str, base: &Path) -> Result<Config, ConfigError> {
+    let raw: RawConfig = Figment::new()
+        .merge(Toml::string(text))
+        .extract()
+        .map_err(|e| ConfigError::Load(Box::new(e)))?;
+    validate(raw, base)
+}

@@ -19,7 +19,7 @@ use url::Url;
 
 use crate::secret::{AdminToken, ClientSecret};
 
-pub use load::{config_path, load, load_from};
+pub use load::{config_path, from_toml, load, load_from};
 pub use preset::{Kind, Preset};
 pub use problems::{ConfigError, Problem};
 pub use validate::{env_var, validate};
