@@ -239,3 +239,137 @@ fn limits_are_checked() {
         &["server.header_read_timeout"],
     );
 }
+
+/// Writes `text` as `name` and runs `check` on it, with `env` on top.
+fn check_file(name: &str, text: &str, env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(&dir, name, text);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_token-sidecar"));
+    cmd.arg("check").arg("--config").arg(&path);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TOKEN_SIDECAR_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().expect("run token-sidecar");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), stderr, path.display().to_string())
+}
+
+/// No message quotes a quote: a backtick-quoted word never holds another backtick.
+fn assert_no_nested_backticks(message: &str) {
+    for line in message.lines() {
+        assert!(
+            line.matches('`').count() % 2 == 0,
+            "unbalanced backticks in {line:?}"
+        );
+        assert!(!line.contains("``"), "nested backticks in {line:?}");
+        assert!(!line.contains("one of `"), "serde's list in {line:?}");
+    }
+}
+
+#[test]
+fn a_misspelt_key_names_the_file_line_and_the_closest_key() {
+    let (code, err, path) = check_file(
+        "typo_server.toml",
+        "[server]\n\nlisen = \"127.0.0.1:8080\"\n",
+        &[],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{path}:3: server.lisen: unknown key")),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `listen`?"), "{err}");
+    assert!(!err.contains("default."), "no profile prefix: {err}");
+    assert_no_nested_backticks(&err);
+
+    let text = "[providers.twitch]\nclient_id = \"c\"\nclient_secret = \"s\"\n[[routes]]\nprefix = \"/t\"\nprovder = \"twitch\"\n";
+    let (_, err, path) = check_file("proxy.toml", text, &[]);
+    assert!(
+        err.contains(&format!(
+            "{path}:6: routes[0].provder: unknown key; did you mean `provider`?"
+        )),
+        "{err}"
+    );
+
+    // With nothing close, the table's keys are listed instead.
+    let (_, err, _) = check_file("proxy.toml", "[store]\ncolour = \"x\"\n", &[]);
+    assert!(
+        err.contains("store.colour: unknown key; [store] takes path"),
+        "{err}"
+    );
+    assert_no_nested_backticks(&err);
+}
+
+#[test]
+fn a_key_from_the_environment_names_the_variable() {
+    let (code, err, _) = check_file("proxy.toml", "", &[("TOKEN_SIDECAR_SERVER__LISEN", "x")]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("TOKEN_SIDECAR_SERVER__LISEN: server.lisen: unknown key; did you mean `listen`?"),
+        "{err}"
+    );
+    let (_, err, _) = check_file("proxy.toml", "", &[("TOKEN_SIDECAR_SERVER__LISTEN", "8080")]);
+    assert!(
+        err.contains("TOKEN_SIDECAR_SERVER__LISTEN: server.listen:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_wrong_type_says_what_was_expected() {
+    let (code, err, path) = check_file("proxy.toml", "[server]\nretry_buffer = \"64k\"\n", &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&format!("{path}:2: server.retry_buffer:")), "{err}");
+    assert!(err.contains("an integer number of bytes"), "{err}");
+    assert!(err.contains("\"64k\""), "{err}");
+    assert!(!err.contains("u64"), "no Rust type names: {err}");
+
+    let text = "[providers.twitch]\nclient_id = \"c\"\nclient_secret = \"s\"\nscopes = \"a b\"\n";
+    let (_, err, _) = check_file("proxy.toml", text, &[]);
+    assert!(err.contains("providers.twitch.scopes: expected a list"), "{err}");
+    assert!(!err.contains("sequence"), "{err}");
+}
+
+#[test]
+fn a_wrong_kind_is_one_error_naming_the_kinds() {
+    let text = "[providers.x]\nkind = \"twich\"\nclient_id = \"c\"\nclient_secret = \"s\"\n\
+                [[routes]]\nprefix = \"/x\"\nprovider = \"x\"\n";
+    let (code, err, path) = check_file("proxy.toml", text, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&format!("{path}:2: providers.x.kind:")), "{err}");
+    assert!(err.contains("did you mean `twitch`?"), "{err}");
+    assert!(
+        err.contains("twitch, blaze, glimesh, firework, streamersonglist, oauth2"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.contains(&path)).count(),
+        1,
+        "one error:\n{err}"
+    );
+    assert!(!err.contains("upstream"), "{err}");
+}
+
+#[test]
+fn a_missing_key_is_placed_at_its_table() {
+    let (_, err, path) = check_file(
+        "proxy.toml",
+        "# twitch\n\n[providers.twitch]\nclient_id = \"c\"\n",
+        &[],
+    );
+    assert!(
+        err.contains(&format!("{path}:3: providers.twitch.client_secret: is missing")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_toml_syntax_error_names_the_line_and_column() {
+    let (code, err, path) = check_file("proxy.toml", "[server]\nlisten = \"x\n", &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&format!("{path}:2:")), "{err}");
+    assert!(err.contains("not valid TOML"), "{err}");
+}

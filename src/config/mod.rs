@@ -1,11 +1,15 @@
 //! Configuration: figment sources (`load`) → the raw serde shape (`raw`) → a validated
 //! `Config` (`validate`) that the rest of the program trusts without checking again.
 
+mod explain;
 mod load;
+mod locate;
 mod preset;
 mod problems;
 mod raw;
 mod routes;
+mod scalar;
+mod suggest;
 mod validate;
 
 use std::collections::BTreeMap;
