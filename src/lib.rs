@@ -117,6 +117,10 @@ pub async fn run(
         }
     }
 
+    for w in config.warnings(admin_addr.port()) {
+        tracing::warn!(key = w.key, "{}", w.message);
+    }
+
     let metrics = Arc::new(Metrics::new());
     let file_store = FileStore::open(&config.store.path)?;
     let stored = file_store.load()?;

@@ -18,6 +18,9 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo(args),
         Command::Check => with_config(&path, |config| {
             print!("{}", token_sidecar::report::resolved(&config));
+            for w in config.warnings(config.server.admin_listen.port()) {
+                eprintln!("token-sidecar: warning: {w}");
+            }
             println!("\n{}: valid", path.display());
             ExitCode::SUCCESS
         }),

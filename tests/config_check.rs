@@ -373,3 +373,68 @@ fn a_toml_syntax_error_names_the_line_and_column() {
     assert!(err.contains(&format!("{path}:2:")), "{err}");
     assert!(err.contains("not valid TOML"), "{err}");
 }
+
+#[test]
+fn a_loopback_public_url_on_another_port_than_the_admin_listener_is_warned_about() {
+    let text = "[server]\nadmin_listen = \"127.0.0.1:9091\"\npublic_url = \"http://localhost:9090\"\n";
+    let (code, err, _) = check_file("proxy.toml", text, &[]);
+    assert_eq!(code, Some(0), "a warning, not an error: {err}");
+    assert!(
+        err.contains("warning: server.public_url: http://localhost:9090"),
+        "{err}"
+    );
+    assert!(err.contains("port 9091"), "{err}");
+
+    let (code, err, _) = check_file("proxy.toml", "[server]\nadmin_listen = \"127.0.0.1:9091\"\n", &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        !err.contains("warning"),
+        "public_url follows admin_listen by default: {err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_same_warning_is_logged_at_start() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\
+                public_url = \"http://localhost:1\"\n";
+    let path = write(&dir, "proxy.toml", text);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_token-sidecar"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .env_remove("TOKEN_SIDECAR_LOG_FORMAT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut log = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("token-sidecar listening") {
+                break;
+            }
+        }
+        let _ = tx.send(log);
+    });
+    let log = rx.recv_timeout(Duration::from_secs(20));
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = log.expect("the proxy started and logged within the wait");
+    let warning = log
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("public_url"))
+        .unwrap_or_else(|| panic!("no public_url warning at start:\n{log}"));
+    assert!(warning.contains("http://localhost:1 "), "{warning}");
+}

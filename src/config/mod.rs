@@ -11,6 +11,7 @@ mod routes;
 mod scalar;
 mod suggest;
 mod validate;
+mod warnings;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ pub use load::{config_path, from_toml, load, load_from};
 pub use preset::{Kind, Preset};
 pub use problems::{ConfigError, Problem};
 pub use validate::{env_var, validate};
+pub use warnings::Warning;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
