@@ -24,19 +24,25 @@ fn main() -> ExitCode {
             println!("\n{}: valid", path.display());
             ExitCode::SUCCESS
         }),
-        Command::Tokens => with_config(&path, |config| {
-            match token_sidecar::oauth::store::read(&config.store.path) {
-                Ok(tokens) => {
-                    print!("{}", token_sidecar::report::stored(&tokens));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("token-sidecar: {e}");
-                    ExitCode::from(1)
-                }
-            }
-        }),
+        Command::Tokens => tokens(&path),
         Command::Run => with_config(&path, serve),
+    }
+}
+
+/// Lists the stored tokens; only `[store]` needs to be valid.
+fn tokens(path: &Path) -> ExitCode {
+    let listed = config::load_store(path)
+        .map_err(anyhow::Error::from)
+        .and_then(|store| Ok(token_sidecar::oauth::store::read(&store.path)?));
+    match listed {
+        Ok(tokens) => {
+            print!("{}", token_sidecar::report::stored(&tokens));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("token-sidecar: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod problems;
 mod raw;
 mod routes;
 mod scalar;
+mod store_only;
 mod suggest;
 mod validate;
 mod warnings;
@@ -27,6 +28,7 @@ use crate::secret::{AdminToken, ClientSecret};
 pub use load::{config_path, from_toml, load, load_from};
 pub use preset::{Kind, Preset};
 pub use problems::{ConfigError, Problem};
+pub use store_only::load_store;
 pub use validate::{env_var, validate};
 pub use warnings::Warning;
 
