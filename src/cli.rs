@@ -29,6 +29,32 @@ pub enum Command {
     Tokens,
     /// Try it without an account: the proxy and a local OAuth 2.0 platform in one process.
     Demo(DemoArgs),
+    /// Print a shell completion script.
+    ///
+    /// For example: token-sidecar completions bash >
+    /// ~/.local/share/bash-completion/completions/token-sidecar
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+/// The shells completion scripts are printed for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl From<Shell> for clap_complete::Shell {
+    fn from(shell: Shell) -> Self {
+        match shell {
+            Shell::Bash => clap_complete::Shell::Bash,
+            Shell::Zsh => clap_complete::Shell::Zsh,
+            Shell::Fish => clap_complete::Shell::Fish,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,7 @@ mod cli;
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use token_sidecar::config::{self, Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
@@ -16,6 +16,12 @@ fn main() -> ExitCode {
     let path = config::config_path(cli.config);
     match cli.command.unwrap_or(Command::Run) {
         Command::Demo(args) => demo(args),
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            let shell = clap_complete::Shell::from(shell);
+            clap_complete::generate(shell, &mut command, "token-sidecar", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         Command::Check => with_config(&path, |config| {
             print!("{}", token_sidecar::report::resolved(&config));
             for w in config.warnings(config.server.admin_listen.port()) {
