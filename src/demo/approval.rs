@@ -23,7 +23,7 @@ fn layout(title: &str, body: Markup) -> Markup {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · demo platform" }
+                title { (title) }
                 style { (maud::PreEscaped(STYLE)) }
             }
             body { h1 { (title) } (body) }
