@@ -7,7 +7,17 @@ use http::{header, HeaderValue, Response, StatusCode};
 use serde_json::{json, Map, Value};
 
 use crate::oauth::TokenError;
-use crate::proxy::body::BodyTooLarge;
+use crate::proxy::body::{BodyTimeout, BodyTooLarge, ClientBodyError, ReadError};
+
+impl From<ReadError> for ProxyError {
+    /// A client body that could not be read before it was sent.
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Timeout(_) => ProxyError::RequestTimeout,
+            ReadError::Client(_) => ProxyError::BadRequest("the request body could not be read"),
+        }
+    }
+}
 
 fn caused_by<E: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut next = Some(e);
@@ -49,6 +59,12 @@ pub enum ProxyError {
     PayloadTooLarge,
     #[error("too many requests are in flight; try again shortly")]
     Overloaded,
+    #[error("this Host is not served here: add it to server.allowed_hosts if it should be")]
+    HostNotAllowed,
+    #[error("requests from this web page's origin are not served: list it in server.allowed_origins if it should be")]
+    CrossOrigin,
+    #[error("the request body did not arrive within the request timeout")]
+    RequestTimeout,
 }
 
 impl ProxyError {
@@ -61,6 +77,8 @@ impl ProxyError {
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::HostNotAllowed | ProxyError::CrossOrigin => StatusCode::FORBIDDEN,
+            ProxyError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -73,28 +91,29 @@ impl ProxyError {
             ProxyError::UpstreamTimeout => "upstream_timeout",
             ProxyError::PayloadTooLarge => "payload_too_large",
             ProxyError::Overloaded => "overloaded",
+            ProxyError::HostNotAllowed => "host_not_allowed",
+            ProxyError::CrossOrigin => "cross_origin",
+            ProxyError::RequestTimeout => "request_timeout",
         }
     }
 
-    /// Classifies a failed upstream call: our own body limit, a connection never made, or
-    /// one that broke.
+    /// Classifies a failed upstream call: the client's body (too large, too slow, malformed
+    /// or cut off: the client's doing, not the upstream's), a connection never made, or one
+    /// that broke.
     pub fn upstream(e: hyper_util::client::legacy::Error) -> Self {
         if caused_by::<BodyTooLarge>(&e) {
             return ProxyError::PayloadTooLarge;
+        }
+        if caused_by::<BodyTimeout>(&e) {
+            return ProxyError::RequestTimeout;
+        }
+        if caused_by::<ClientBodyError>(&e) {
+            return ProxyError::BadRequest("the request body could not be read");
         }
         let reason = if e.is_connect() { "connect" } else { "reset" };
         ProxyError::UpstreamUnavailable {
             reason,
             source: Box::new(e),
-        }
-    }
-
-    /// A client body that could not be read.
-    pub fn body(e: &hyper::Error) -> Self {
-        if caused_by::<BodyTooLarge>(e) {
-            ProxyError::PayloadTooLarge
-        } else {
-            ProxyError::BadRequest("the request body could not be read")
         }
     }
 

@@ -3,11 +3,13 @@
 //! `main`) start the real thing.
 
 pub mod admin;
+pub mod atomic_write;
 pub mod config;
 pub mod demo;
 pub mod error;
 pub mod metrics;
 pub mod oauth;
+pub mod policy;
 pub mod proxy;
 pub mod reload;
 pub mod report;
@@ -95,6 +97,7 @@ pub async fn run(
     let limits = server::Limits {
         max_header_bytes: server.max_header_bytes,
         header_read_timeout: server.header_read_timeout,
+        idle_timeout: server.idle_timeout,
         grace: server.shutdown_grace,
     };
     let proxy = bind("server.listen", server.listen).await?;
@@ -149,16 +152,21 @@ pub async fn run(
     let mut servers = JoinSet::new();
     let s = Arc::clone(&shared);
     servers.spawn(server::serve(
+        "proxy",
         proxy,
         move |req| proxy::handle(Arc::clone(&s), req),
         stop_rx.clone(),
         limits,
     ));
-    for (listener, surface) in [(Some(admin), Surface::Admin), (health, Surface::Health)] {
+    let listeners = [
+        ("admin", Some(admin), Surface::Admin),
+        ("health", health, Surface::Health),
+    ];
+    for (name, listener, surface) in listeners {
         let Some(listener) = listener else { continue };
         let s = Arc::clone(&shared);
         let handler = move |req| admin::handle(Arc::clone(&s), surface, req);
-        servers.spawn(server::serve(listener, handler, stop_rx.clone(), limits));
+        servers.spawn(server::serve(name, listener, handler, stop_rx.clone(), limits));
     }
     if let Some(path) = source {
         let (s, trigger) = (Arc::clone(&shared), Arc::clone(&shared.reload));

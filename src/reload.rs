@@ -116,7 +116,9 @@ pub async fn reload(shared: &Shared, path: &Path, admin_addr: SocketAddr) -> Res
     }
     next.restore(&shared.store.load()?);
     next.start();
-    shared.snapshot.store(Arc::new(next));
+    let next = Arc::new(next);
+    shared.snapshot.store(Arc::clone(&next));
+    next.remove_series_of_gone_routes(&old);
     let generation = shared.generation.fetch_add(1, Ordering::AcqRel) + 1;
     shared
         .metrics
@@ -140,6 +142,7 @@ fn warn_on_restart_only_changes(old: &Config, new: &Config) {
             o.header_read_timeout != n.header_read_timeout,
         ),
         ("server.shutdown_grace", o.shutdown_grace != n.shutdown_grace),
+        ("server.idle_timeout", o.idle_timeout != n.idle_timeout),
         ("server.log_format", o.log_format != n.log_format),
         ("store.path", old.store.path != new.store.path),
     ] {

@@ -11,13 +11,22 @@ use http::{header, HeaderName, HeaderValue};
 use crate::config::{Config, Kind, TokenSpec};
 use crate::metrics::Metrics;
 use crate::oauth::{ClientBuildError, Provider, StoredToken, TokenStore};
-use crate::proxy::route::{Route, RouteMetrics, Router};
+use crate::policy::{AdminOrigin, HostPolicy, OriginPolicy};
+use crate::proxy::route::{RequestCounts, Route, RouteMetrics, Router};
 use crate::proxy::upstream::{self, TlsSetupError, UpstreamClient};
 
 pub struct Snapshot {
     pub config: Arc<Config>,
     pub router: Router,
     pub providers: BTreeMap<String, Arc<Provider>>,
+    /// `requests_total` of requests answered before a route was chosen (`route="none"`).
+    pub unrouted: RequestCounts,
+    /// `Host` names both listeners answer.
+    pub hosts: HostPolicy,
+    /// Browser origins the proxy listener serves.
+    pub origins: OriginPolicy,
+    /// Where the admin listener takes state changes from.
+    pub admin_origin: AdminOrigin,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,13 +132,6 @@ impl Snapshot {
             headers.extend(rc.headers.iter().cloned());
             let mut injected: Vec<HeaderName> = vec![header::AUTHORIZATION];
             injected.extend(headers.iter().map(|(n, _)| n.clone()));
-            let label = [rc.prefix.as_str()];
-            // Series start at zero so that rates and alerts see them before the first event.
-            for reason in ["connect", "reset", "timeout"] {
-                metrics
-                    .upstream_errors
-                    .with_label_values(&[rc.prefix.as_str(), reason]);
-            }
             routes.push(Arc::new(Route {
                 prefix: rc.prefix.clone(),
                 provider: Arc::clone(provider),
@@ -143,16 +145,14 @@ impl Snapshot {
                 timeout: rc.request_timeout,
                 max_body_bytes: rc.max_body_bytes,
                 client,
-                metrics: RouteMetrics {
-                    duration: metrics.request_duration.with_label_values(&label),
-                    in_flight: metrics.in_flight.with_label_values(&label),
-                    unauthorized_retries: metrics.unauthorized_retries.with_label_values(&label),
-                    ratelimit_remaining: metrics.ratelimit_remaining.clone(),
-                    ratelimit_reset: metrics.ratelimit_reset.clone(),
-                },
+                metrics: RouteMetrics::new(&rc.prefix, metrics),
             }));
         }
         Ok(Snapshot {
+            unrouted: RequestCounts::new("none", metrics),
+            hosts: HostPolicy::new(&config.server),
+            origins: OriginPolicy::new(&config.server.allowed_origins),
+            admin_origin: AdminOrigin::new(&config.server.public_url),
             config,
             router: Router::new(routes),
             providers,
@@ -169,6 +169,16 @@ impl Snapshot {
                 None => {
                     tracing::info!(provider = %s.provider, subject = %s.subject, "stored token of an unconfigured provider ignored")
                 }
+            }
+        }
+    }
+
+    /// Takes the metric series of routes that `previous` had and this snapshot has not out
+    /// of the registry, once this snapshot is live.
+    pub fn remove_series_of_gone_routes(&self, previous: &Snapshot) {
+        for old in previous.router.routes() {
+            if !self.router.routes().iter().any(|r| r.prefix == old.prefix) {
+                old.metrics.remove();
             }
         }
     }

@@ -138,7 +138,7 @@ async fn websocket_upgrades_pass_through_with_the_token_injected() {
     proxy.ready().await;
     let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
     s.write_all(
-        b"GET /ws/chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+        b"GET /ws/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
           Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
     )
     .await
@@ -185,14 +185,16 @@ async fn oversized_and_slow_request_heads_are_cut_off() {
     .await;
     proxy.ready().await;
     let big = format!(
-        "GET /t/x HTTP/1.1\r\nHost: x\r\nx-big: {}\r\n\r\n",
+        "GET /t/x HTTP/1.1\r\nHost: 127.0.0.1\r\nx-big: {}\r\n\r\n",
         "a".repeat(20_000)
     );
     let answer = raw(proxy.addr, &big).await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
 
     let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
-    s.write_all(b"GET /t/x HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    s.write_all(b"GET /t/x HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     let mut buf = Vec::new();
     let read = tokio::time::timeout(WAIT, s.read_to_end(&mut buf))

@@ -394,13 +394,13 @@ async fn no_secret_reaches_the_log_metrics_admin_api_pages_or_error_bodies() {
         .await;
     assert_eq!(status, 400, "{page}");
     for req in [
-        "GET /tw/../admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_string(),
-        "GET /tw/%252e%252e/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_string(),
+        "GET /tw/../admin HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".to_string(),
+        "GET /tw/%252e%252e/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".to_string(),
         format!(
-            "GET http://{}/tw/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            "GET http://{}/tw/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
             proxy.addr
         ),
-        "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n".to_string(),
+        "CONNECT evil.example:443 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_string(),
     ] {
         let answer = raw(proxy.addr, &req).await;
         assert!(answer.starts_with("HTTP/1.1 400"), "{req:?}: {answer}");

@@ -34,6 +34,9 @@ pub async fn handle(
     surface: Surface,
     req: Request<Incoming>,
 ) -> Result<Response<AdminBody>, Infallible> {
+    if let Some(refused) = policy(&shared, surface, &req) {
+        return Ok(refused);
+    }
     let resp = match (req.method(), req.uri().path()) {
         (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET | &Method::HEAD, "/readyz") => ready::readyz(&shared),
@@ -59,6 +62,26 @@ pub async fn handle(
         _ => not_found(),
     };
     Ok(resp)
+}
+
+/// Host and origin policy, before anything is read or changed. The health listener is
+/// exempt: it serves nothing a page could misuse, and the kubelet's probes name the pod IP.
+fn policy(shared: &Shared, surface: Surface, req: &Request<Incoming>) -> Option<Response<AdminBody>> {
+    if surface == Surface::Health {
+        return None;
+    }
+    let snapshot = shared.snapshot.load();
+    if !snapshot.hosts.allows(req) {
+        return Some(crate::error::ProxyError::HostNotAllowed.into_response());
+    }
+    let changes = matches!(
+        *req.method(),
+        Method::POST | Method::DELETE | Method::PUT | Method::PATCH
+    );
+    if changes && !snapshot.admin_origin.allows(req) {
+        return Some(crate::error::ProxyError::CrossOrigin.into_response());
+    }
+    None
 }
 
 /// `/oauth/{provider}/{login|callback}` → (provider, action).

@@ -42,6 +42,7 @@ pub const DEFAULT_STORE_PATH: &str = "tokens.json";
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 1024;
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -94,6 +95,11 @@ pub struct Server {
     pub max_header_bytes: usize,
     pub header_read_timeout: Duration,
     pub max_concurrent_requests: usize,
+    /// Lower-case host names (no port) answered besides loopback and public_url's host.
+    pub allowed_hosts: Vec<String>,
+    /// Serialized origins (`scheme://host[:port]`) allowed to call the proxy listener.
+    pub allowed_origins: Vec<String>,
+    pub idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -66,6 +66,15 @@ pub struct RawServer {
     /// Requests served at once by the proxy listener; more get 503.
     #[serde(default, deserialize_with = "scalar::count")]
     pub max_concurrent_requests: Option<u64>,
+    /// More `Host` names both listeners answer (loopback and public_url's host always).
+    #[serde(default)]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Browser origins allowed to call the proxy listener (CORS answered for them).
+    #[serde(default)]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Keep-alive connections idle this long are closed.
+    #[serde(default, deserialize_with = "scalar::text")]
+    pub idle_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -150,6 +150,13 @@ fn server(raw: &RawConfig, p: &mut Problems) -> Server {
             DEFAULT_HEADER_READ_TIMEOUT,
         ),
         max_concurrent_requests,
+        allowed_hosts: allowed_hosts(s.allowed_hosts.as_deref().unwrap_or_default(), p),
+        allowed_origins: allowed_origins(s.allowed_origins.as_deref().unwrap_or_default(), p),
+        idle_timeout: p.duration(
+            "server.idle_timeout",
+            s.idle_timeout.as_deref(),
+            DEFAULT_IDLE_TIMEOUT,
+        ),
     }
 }
 
@@ -157,6 +164,45 @@ pub(super) fn store(raw: &RawStore, base: &Path) -> Store {
     Store {
         path: resolve(base, raw.path.as_deref().unwrap_or(DEFAULT_STORE_PATH)),
     }
+}
+
+/// Host names as a `Host` header carries them, without the port: `token-sidecar`, `app.local`.
+fn allowed_hosts(hosts: &[String], p: &mut Problems) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, h) in hosts.iter().enumerate() {
+        let host = h.trim().to_ascii_lowercase();
+        // A port or a path would never match a Host header's name part; an IPv6 literal keeps
+        // its brackets, as Host carries it.
+        let plain = !host.contains('/') && (host.starts_with('[') || !host.contains(':'));
+        match url::Host::parse(&host) {
+            Ok(_) if plain => out.push(host),
+            _ => p.add(
+                format!("server.allowed_hosts[{i}]"),
+                format!(
+                    "{h:?} is not a host name; write one without scheme or port, such as \"token-sidecar\""
+                ),
+            ),
+        }
+    }
+    out
+}
+
+/// Origins as a browser's `Origin` header carries them: `http://localhost:3000`.
+fn allowed_origins(origins: &[String], p: &mut Problems) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, o) in origins.iter().enumerate() {
+        match Url::parse(o.trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.path() == "/"
+                && u.query().is_none() && u.fragment().is_none() && u.username().is_empty() => {
+                out.push(u.origin().ascii_serialization());
+            }
+            _ => p.add(
+                format!("server.allowed_origins[{i}]"),
+                format!("{o:?} is not an origin; write scheme://host[:port] with no path, such as \"http://localhost:3000\""),
+            ),
+        }
+    }
+    out
 }
 
 pub(super) fn resolve(base: &Path, path: &str) -> PathBuf {

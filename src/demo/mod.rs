@@ -86,11 +86,18 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
     let limits = Limits {
         max_header_bytes: 64 * 1024,
         header_read_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(60),
         grace: Duration::from_secs(2),
     };
     let p = Arc::clone(&platform);
     let handler = move |req| platform::handle(Arc::clone(&p), req);
-    let serving = tokio::spawn(server::serve(listener, handler, stopped.clone(), limits));
+    let serving = tokio::spawn(server::serve(
+        "demo platform",
+        listener,
+        handler,
+        stopped.clone(),
+        limits,
+    ));
 
     let places = config::Places {
         listen: options.listen,

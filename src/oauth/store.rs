@@ -5,13 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::atomic_write;
 use crate::secret::{AccessToken, RefreshToken};
 
 pub type StoreFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
@@ -219,14 +219,8 @@ pub fn read(path: &Path) -> Result<Vec<StoredToken>, StoreError> {
 /// A crash between writing a temp file and renaming it leaves the temp file behind; it
 /// holds tokens, so it does not stay.
 fn remove_leftovers(path: &Path) {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-        return;
-    };
-    let prefix = format!(".{name}.");
+    let dir = atomic_write::parent(path);
+    let prefix = atomic_write::temp_prefix(path);
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -243,29 +237,8 @@ fn write_atomic(path: &Path, shape: &FileShape) -> Result<(), StoreError> {
         path: path.to_path_buf(),
         source,
     };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let bytes = serde_json::to_vec_pretty(shape).map_err(|e| err(std::io::Error::other(e)))?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&tmp).map_err(err)?;
-    file.write_all(&bytes).map_err(err)?;
-    file.sync_all().map_err(err)?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(err)?;
-    // The rename is durable only once the directory entry is.
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
-    Ok(())
+    atomic_write::write(path, &bytes).map_err(err)
 }
 
 #[cfg(test)]

@@ -1,16 +1,22 @@
-//! Bodies on the way through. A request body streams upstream while up to `retry_buffer`
-//! bytes of it are kept, so that a request rejected with 401 can be sent once more; the
-//! response body streams back and keeps the route's in-flight gauge up until it ends.
+//! The request body on its way upstream. It streams while up to `retry_buffer` bytes of it
+//! are kept, so that a request rejected with 401 can be sent once more. It must arrive
+//! within the route's `request_timeout`: a client that declares a body and stops sending it
+//! must not hold its admission slot (and an upstream connection) for longer.
 
+use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use prometheus::IntGauge;
 use tokio::sync::oneshot;
+use tokio::time::{Instant, Sleep};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -18,6 +24,25 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug, thiserror::Error)]
 #[error("the request body is larger than the route allows")]
 pub struct BodyTooLarge;
+
+/// The client stopped sending its body before `request_timeout` ran out.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within the request timeout")]
+pub struct BodyTimeout;
+
+/// The client's body was malformed or cut off: the client's fault, never the upstream's.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body could not be read: {0}")]
+pub struct ClientBodyError(#[source] hyper::Error);
+
+/// Why a body could not be read before it was sent.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Client(#[from] ClientBodyError),
+    #[error(transparent)]
+    Timeout(#[from] BodyTimeout),
+}
 
 /// What goes upstream: the client's body (kept on the side while it fits), or a replay.
 pub enum ProxyBody {
@@ -34,6 +59,9 @@ pub struct Tee {
     seen: u64,
     max: Option<u64>,
     done: Option<oneshot::Sender<Vec<Bytes>>>,
+    /// When the whole body must have arrived.
+    deadline: Pin<Box<Sleep>>,
+    arrived: Arc<AtomicBool>,
 }
 
 /// The request body as kept for a replay.
@@ -41,7 +69,11 @@ pub enum Kept {
     /// All of it, known before sending (no body, or one read first).
     Whole(Vec<Bytes>),
     /// Arrives once the streamed body has ended, if it fitted in the retry buffer.
-    Streamed(oneshot::Receiver<Vec<Bytes>>),
+    Streamed {
+        kept: oneshot::Receiver<Vec<Bytes>>,
+        /// Set once the client's body has arrived whole, kept or not.
+        arrived: Arc<AtomicBool>,
+    },
 }
 
 impl Kept {
@@ -49,7 +81,16 @@ impl Kept {
     pub fn take(self) -> Option<Vec<Bytes>> {
         match self {
             Kept::Whole(chunks) => Some(chunks),
-            Kept::Streamed(mut rx) => rx.try_recv().ok(),
+            Kept::Streamed { mut kept, .. } => kept.try_recv().ok(),
+        }
+    }
+
+    /// Whether the client's whole body has arrived: when the upstream has not answered in
+    /// time and this is false, the client's stall is to blame, not the upstream.
+    pub fn arrived(&self) -> bool {
+        match self {
+            Kept::Whole(_) => true,
+            Kept::Streamed { arrived, .. } => arrived.load(Ordering::Acquire),
         }
     }
 }
@@ -63,16 +104,24 @@ impl ProxyBody {
         inner: Incoming,
         limit: usize,
         max: Option<u64>,
-    ) -> Result<(ProxyBody, Kept), hyper::Error> {
-        // Most requests land here, without a channel or any allocation for the replay.
+        timeout: Duration,
+    ) -> Result<(ProxyBody, Kept), ReadError> {
+        // Most requests land here, without a channel, a timer or any allocation for the replay.
         if inner.is_end_stream() {
             return Ok((ProxyBody::Empty, Kept::Whole(Vec::new())));
         }
+        let deadline = Instant::now() + timeout;
         if inner.size_hint().exact().is_some_and(|n| n <= limit as u64) {
-            let bytes = inner.collect().await?.to_bytes();
+            let read = tokio::time::timeout_at(deadline, inner.collect());
+            let bytes = read
+                .await
+                .map_err(|_| BodyTimeout)?
+                .map_err(ClientBodyError)?
+                .to_bytes();
             return Ok((ProxyBody::replay(vec![bytes.clone()]), Kept::Whole(vec![bytes])));
         }
         let (tx, rx) = oneshot::channel();
+        let arrived = Arc::new(AtomicBool::new(false));
         let tee = Tee {
             inner,
             kept: Some(Vec::new()),
@@ -81,8 +130,11 @@ impl ProxyBody {
             seen: 0,
             max,
             done: Some(tx),
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            arrived: Arc::clone(&arrived),
         };
-        Ok((ProxyBody::Streaming(tee), Kept::Streamed(rx)))
+        let kept = Kept::Streamed { kept: rx, arrived };
+        Ok((ProxyBody::Streaming(tee), kept))
     }
 
     pub fn replay(chunks: Vec<Bytes>) -> ProxyBody {
@@ -95,8 +147,9 @@ impl ProxyBody {
 }
 
 impl Tee {
-    /// Hands the kept body to the replay side, if all of it was kept.
+    /// The body has arrived whole: hands it to the replay side, if all of it was kept.
     fn finish(&mut self) {
+        self.arrived.store(true, Ordering::Release);
         if let (Some(kept), Some(done)) = (self.kept.take(), self.done.take()) {
             let _ = done.send(kept);
         }
@@ -126,7 +179,13 @@ impl Body for ProxyBody {
             ProxyBody::Empty => Poll::Ready(None),
             ProxyBody::Replay(chunks) => Poll::Ready(chunks.next().map(|c| Ok(Frame::data(c)))),
             ProxyBody::Streaming(tee) => match Pin::new(&mut tee.inner).poll_frame(cx) {
-                Poll::Pending => Poll::Pending,
+                Poll::Pending => match tee.deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        tee.kept = None;
+                        Poll::Ready(Some(Err(Box::new(BodyTimeout))))
+                    }
+                    Poll::Pending => Poll::Pending,
+                },
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Some(data) = frame.data_ref() {
                         tee.seen += data.len() as u64;
@@ -149,7 +208,7 @@ impl Body for ProxyBody {
                 }
                 Poll::Ready(Some(Err(e))) => {
                     tee.kept = None;
-                    Poll::Ready(Some(Err(e.into())))
+                    Poll::Ready(Some(Err(Box::new(ClientBodyError(e)))))
                 }
                 Poll::Ready(None) => {
                     tee.finish();
@@ -175,87 +234,5 @@ impl Body for ProxyBody {
             }
             ProxyBody::Streaming(tee) => tee.inner.size_hint(),
         }
-    }
-}
-
-/// What goes back to the client: the upstream's body, or one the proxy wrote.
-pub struct ResponseBody {
-    inner: Inner,
-    _in_flight: Option<InFlight>,
-}
-
-enum Inner {
-    Upstream(Incoming),
-    Local(Full<Bytes>),
-}
-
-impl ResponseBody {
-    pub fn upstream(body: Incoming, in_flight: InFlight) -> Self {
-        ResponseBody {
-            inner: Inner::Upstream(body),
-            _in_flight: Some(in_flight),
-        }
-    }
-
-    pub fn empty() -> Self {
-        ResponseBody::local(Bytes::new())
-    }
-
-    pub fn local(bytes: Bytes) -> Self {
-        ResponseBody {
-            inner: Inner::Local(Full::new(bytes)),
-            _in_flight: None,
-        }
-    }
-}
-
-impl From<Bytes> for ResponseBody {
-    fn from(bytes: Bytes) -> Self {
-        ResponseBody::local(bytes)
-    }
-}
-
-impl Body for ResponseBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match &mut self.get_mut().inner {
-            Inner::Upstream(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
-            Inner::Local(b) => Pin::new(b).poll_frame(cx).map_err(|never| match never {}),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match &self.inner {
-            Inner::Upstream(b) => b.is_end_stream(),
-            Inner::Local(b) => b.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.inner {
-            Inner::Upstream(b) => b.size_hint(),
-            Inner::Local(b) => b.size_hint(),
-        }
-    }
-}
-
-/// Holds a route's in-flight gauge up until the response body is done (or dropped).
-pub struct InFlight(IntGauge);
-
-impl InFlight {
-    pub fn enter(gauge: &IntGauge) -> Self {
-        gauge.inc();
-        InFlight(gauge.clone())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.dec();
     }
 }

@@ -1,22 +1,41 @@
-//! One request's way: check the target, pick the route and the token, rewrite, inject,
-//! stream upstream, and on a 401 refresh the token and replay the kept request once.
+//! One request's way through the proxy listener, in named phases (pingora's `ProxyHttp`
+//! in spirit): admission → host and origin policy → route → token → rewrite → inject →
+//! send → replay → respond. Each phase is a small function in its own file; this one only
+//! runs them in order, and records the outcome.
 
 use std::convert::Infallible;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
 
-use super::body::{InFlight, ProxyBody, ResponseBody};
-use super::headers::{is_upgrade, strip_hop_by_hop, strip_injected};
-use super::route::{escapes, match_prefix, rewrite, Route};
-use super::token::{token_cell, unavailable, TOKEN_USER};
-use super::upgrade;
+use super::admission::{Admission, Held, InFlight};
+use super::body::ProxyBody;
+use super::headers::{is_upgrade, strip_hop_by_hop};
+use super::response::ResponseBody;
+use super::route::Route;
+use super::send::{replay_on_401, send, Replay};
+use super::token::{token_cell, unavailable};
+use super::{inject, policy, rewrite, target, upgrade};
 use crate::error::ProxyError;
+use crate::policy::OriginVerdict;
 use crate::snapshot::Snapshot;
 use crate::Shared;
+
+/// What the phases found out, for the respond phase and the metrics.
+struct Exchange {
+    origin: OriginVerdict,
+    route: Option<Arc<Route>>,
+    in_flight: Option<InFlight>,
+}
+
+/// An upstream answer, and the two sides to join when it switched protocols.
+struct Forwarded {
+    resp: Response<ResponseBody>,
+    upgrade: Option<(OnUpgrade, OnUpgrade)>,
+}
 
 pub async fn handle(
     shared: Arc<Shared>,
@@ -24,214 +43,127 @@ pub async fn handle(
 ) -> Result<Response<ResponseBody>, Infallible> {
     let started = Instant::now();
     let snapshot = shared.snapshot.load_full();
-    let method = method_label(req.method());
-    let admitted = Admission::enter(&shared, snapshot.config.server.max_concurrent_requests);
-    let selected = match admitted {
-        Some(_) => select(&snapshot, &req),
-        None => Err(ProxyError::Overloaded),
+    let method = req.method().clone();
+    let admission = Admission::enter(shared, snapshot.config.server.max_concurrent_requests);
+    let mut ex = Exchange {
+        origin: OriginVerdict::Local,
+        route: None,
+        in_flight: None,
     };
-    let resp = match selected {
+    let outcome = phases(&snapshot, &mut ex, admission.admitted(), req).await;
+    let (mut resp, upgrade) = match outcome {
+        Ok(Forwarded { resp, upgrade }) => (resp, upgrade),
         Err(e) => {
-            let status = e.status();
-            shared
-                .metrics
-                .requests
-                .with_label_values(&["none", method, status.as_str()])
-                .inc();
-            e.into_response()
-        }
-        Ok(route) => {
-            let in_flight = InFlight::enter(&route.metrics.in_flight);
-            let resp = match forward(&snapshot, &route, req, in_flight).await {
-                Ok(resp) => resp,
-                Err(e) => {
-                    if let Some(reason) = e.upstream_reason() {
-                        shared
-                            .metrics
-                            .upstream_errors
-                            .with_label_values(&[&route.prefix, reason])
-                            .inc();
-                    }
-                    let cause = std::error::Error::source(&e).map(ToString::to_string);
-                    tracing::warn!(route = %route.prefix, error = %e, cause, "request failed");
-                    e.into_response()
+            if let Some(route) = &ex.route {
+                if let Some(reason) = e.upstream_reason() {
+                    route.metrics.upstream_error(reason);
                 }
-            };
+                let cause = std::error::Error::source(&e).map(ToString::to_string);
+                tracing::warn!(route = %route.prefix, error = %e, cause, "request failed");
+            }
+            (e.into_response(), None)
+        }
+    };
+    // Respond: what the answer may carry to a browser, then the bookkeeping.
+    policy::allow_origin(&ex.origin, resp.headers_mut());
+    match &ex.route {
+        Some(route) => {
             route.metrics.duration.observe(started.elapsed().as_secs_f64());
-            let status = resp.status();
-            shared
-                .metrics
-                .requests
-                .with_label_values(&[&route.prefix, method, status.as_str()])
-                .inc();
+            route.metrics.requests.inc(&method, resp.status());
+        }
+        None => snapshot.unrouted.inc(&method, resp.status()),
+    }
+    let held = Held {
+        admission,
+        in_flight: ex.in_flight.take(),
+    };
+    Ok(match (upgrade, ex.route) {
+        (Some((client, upstream)), Some(route)) => {
+            tokio::spawn(upgrade::tunnel(client, upstream, held, route.prefix.clone()));
             resp
         }
-    };
-    drop(admitted);
-    Ok(resp)
+        _ => resp.map(|body| body.hold(held)),
+    })
 }
 
-/// Counts a request against `max_concurrent_requests` for as long as it is held.
-struct Admission<'a>(&'a Shared);
-
-impl<'a> Admission<'a> {
-    fn enter(shared: &'a Shared, max: usize) -> Option<Self> {
-        let before = shared.active.fetch_add(1, Ordering::AcqRel);
-        let admitted = Admission(shared);
-        (before < max).then_some(admitted)
-    }
-}
-
-impl Drop for Admission<'_> {
-    fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Refuses what a reverse proxy must never serve, then finds the route.
-fn select(snapshot: &Snapshot, req: &Request<Incoming>) -> Result<Arc<Route>, ProxyError> {
-    if req.method() == Method::CONNECT {
-        return Err(ProxyError::BadRequest(
-            "CONNECT is not served: this is a reverse proxy",
-        ));
-    }
-    // HTTP/2 always carries scheme and authority pseudo-headers; only HTTP/1 can send an
-    // absolute-form target.
-    let absolute = req.uri().scheme().is_some() || req.uri().authority().is_some();
-    if absolute && req.version() < Version::HTTP_2 {
-        return Err(ProxyError::BadRequest(
-            "absolute-form request targets are not served: send the path only",
-        ));
-    }
-    let path = req.uri().path();
-    if !path.starts_with('/') {
-        return Err(ProxyError::BadRequest("the request target must be a path"));
-    }
-    if escapes(path) {
-        return Err(ProxyError::BadRequest("the path may not contain `..` segments"));
-    }
-    snapshot
-        .router
-        .find(path)
-        .map(|(r, _)| Arc::clone(r))
-        .ok_or(ProxyError::NoRoute)
-}
-
-async fn forward(
+async fn phases(
     snapshot: &Snapshot,
-    route: &Arc<Route>,
+    ex: &mut Exchange,
+    admitted: bool,
     mut req: Request<Incoming>,
-    in_flight: InFlight,
-) -> Result<Response<ResponseBody>, ProxyError> {
+) -> Result<Forwarded, ProxyError> {
+    // Admission.
+    if !admitted {
+        return Err(ProxyError::Overloaded);
+    }
+    // Host and origin policy.
+    ex.origin = policy::check(snapshot, &req)?;
+    if let Some(answer) = policy::preflight(&ex.origin, &req) {
+        return Ok(Forwarded {
+            resp: answer,
+            upgrade: None,
+        });
+    }
+    // Route.
+    let route = target::select(snapshot, &req)?;
+    ex.in_flight = Some(InFlight::enter(&route.metrics.in_flight));
+    ex.route = Some(Arc::clone(&route));
     if let (Some(max), Some(len)) = (route.max_body_bytes, declared_length(req.headers())) {
         if len > max {
             return Err(ProxyError::PayloadTooLarge);
         }
     }
-    let upgrading = is_upgrade(req.headers());
-    let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut req));
-    let (mut parts, body) = req.into_parts();
-    let cell = token_cell(snapshot, route, &parts.headers)?;
+    // Token: parked here while a refresh is under way, holding no upstream connection.
+    let cell = token_cell(snapshot, &route, req.headers())?;
     let client = &route.provider.client;
     let token = cell
         .get(client)
         .await
         .map_err(|e| unavailable(snapshot, &cell, e))?;
-
-    let rest = match_prefix(&route.prefix, parts.uri.path()).unwrap_or("");
-    let target = rewrite(&route.base_path, rest, parts.uri.query())
-        .map_err(|_| ProxyError::BadRequest("the request target cannot be rewritten"))?;
-    let mut uri = http::uri::Parts::default();
-    uri.scheme = Some(route.scheme.clone());
-    uri.authority = Some(route.authority.clone());
-    uri.path_and_query = Some(target);
-    parts.uri =
-        Uri::from_parts(uri).map_err(|_| ProxyError::BadRequest("the request target cannot be rewritten"))?;
-    // The upstream connection decides the version (HTTP/2 when ALPN agrees).
-    parts.version = Version::HTTP_11;
-    prepare_headers(&mut parts.headers, route, upgrading);
-    let retry_buffer = snapshot.config.server.retry_buffer;
-    let (body, kept) = ProxyBody::prepare(body, retry_buffer, route.max_body_bytes)
-        .await
-        .map_err(|e| ProxyError::body(&e))?;
-    let replay = (parts.method.clone(), parts.uri.clone(), parts.headers.clone());
-    parts
-        .headers
-        .insert(header::AUTHORIZATION, token.authorization.clone());
-
-    let mut resp = send(route, Request::from_parts(parts, body)).await?;
-    if resp.status() == StatusCode::UNAUTHORIZED {
-        // Refresh the token that was refused (unless a newer one replaced it meanwhile);
-        // replay only if the whole body was kept.
-        let fresh = cell.refresh(client, Some(token.generation), true).await;
-        match (fresh, kept.take()) {
-            (Ok(fresh), Some(chunks)) if !upgrading => {
-                route.metrics.unauthorized_retries.inc();
-                let (method, uri, mut headers) = replay;
-                headers.insert(header::AUTHORIZATION, fresh.authorization.clone());
-                let mut again = Request::new(ProxyBody::replay(chunks));
-                *again.method_mut() = method;
-                *again.uri_mut() = uri;
-                *again.headers_mut() = headers;
-                drop(resp);
-                resp = send(route, again).await?;
-            }
-            (Err(e), _) => tracing::warn!(route = %route.prefix, error = %e, "refresh after 401 failed"),
-            _ => tracing::debug!(route = %route.prefix, "a 401 to a request that cannot be replayed"),
-        }
-    }
-    route.observe_rate_limit(resp.headers());
+    // Rewrite and inject.
+    let upgrading = is_upgrade(req.headers());
+    let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    rewrite::to_upstream(&mut parts, &route)?;
+    inject::prepare(&mut parts.headers, &route, upgrading);
+    let (body, kept) = ProxyBody::prepare(
+        body,
+        snapshot.config.server.retry_buffer,
+        route.max_body_bytes,
+        route.timeout,
+    )
+    .await
+    .map_err(ProxyError::from)?;
+    let replay = (!upgrading).then(|| Replay::keep(&parts));
+    inject::token(&mut parts.headers, &token.authorization);
+    // Send, and replay once on a 401.
+    let resp = match send(&route, Request::from_parts(parts, body)).await {
+        // The upstream waited for a body the client stopped sending.
+        Err(ProxyError::UpstreamTimeout) if !kept.arrived() => Err(ProxyError::RequestTimeout),
+        other => other,
+    }?;
+    let mut resp = replay_on_401(&route, &cell, &token, resp, replay, kept).await?;
+    route.metrics.observe_rate_limit(resp.headers());
     if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_upgrade)) = (resp.status(), client_upgrade) {
         let upstream_upgrade = hyper::upgrade::on(&mut resp);
-        tokio::spawn(upgrade::tunnel(
-            client_upgrade,
-            upstream_upgrade,
-            in_flight,
-            route.prefix.clone(),
-        ));
-        return Ok(resp.map(|_| ResponseBody::empty()));
+        return Ok(Forwarded {
+            resp: resp.map(|_| ResponseBody::empty()),
+            upgrade: Some((client_upgrade, upstream_upgrade)),
+        });
     }
     strip_hop_by_hop(resp.headers_mut(), false);
-    Ok(resp.map(|b| ResponseBody::upstream(b, in_flight)))
+    policy::strip_upstream_cors(resp.headers_mut());
+    Ok(Forwarded {
+        resp: resp.map(ResponseBody::upstream),
+        upgrade: None,
+    })
 }
 
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
-}
-
-fn prepare_headers(headers: &mut HeaderMap, route: &Route, upgrading: bool) {
-    strip_hop_by_hop(headers, upgrading);
-    if upgrading {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    }
-    strip_injected(headers, &route.injected);
-    headers.remove(TOKEN_USER);
-    headers.insert(header::HOST, route.host.clone());
-    for (name, value) in &route.headers {
-        headers.insert(name.clone(), value.clone());
-    }
-}
-
-async fn send(route: &Route, req: Request<ProxyBody>) -> Result<Response<Incoming>, ProxyError> {
-    match tokio::time::timeout(route.timeout, route.client.request(req)).await {
-        Err(_) => Err(ProxyError::UpstreamTimeout),
-        Ok(Err(e)) => Err(ProxyError::upstream(e)),
-        Ok(Ok(resp)) => Ok(resp),
-    }
-}
-
-/// A bounded `method` label: the standard methods by name, anything else as `OTHER`.
-fn method_label(m: &Method) -> &'static str {
-    match *m {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "OTHER",
-    }
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }

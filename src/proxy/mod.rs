@@ -1,9 +1,19 @@
-//! The proxy listener's request path: route → inject → forward, with streaming bodies.
+//! The proxy listener's request path, one phase a file: admission → host and origin
+//! policy → route → token → rewrite → inject → send → replay → respond (`forward` runs them
+//! in order). Bodies stream both ways.
 
+pub mod admission;
 pub mod body;
 pub mod forward;
 pub mod headers;
+mod inject;
+mod policy;
+pub mod response;
+mod rewrite;
 pub mod route;
+mod route_metrics;
+mod send;
+pub mod target;
 pub mod token;
 mod upgrade;
 pub mod upstream;

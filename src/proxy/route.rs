@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderName, HeaderValue};
-use percent_encoding::percent_decode_str;
-use prometheus::{Histogram, IntCounter, IntGauge, IntGaugeVec};
 
+pub use super::route_metrics::{RequestCounts, RouteMetrics};
+pub use super::target::escapes;
 use super::upstream::UpstreamClient;
 use crate::config::TokenSpec;
 use crate::oauth::Provider;
@@ -31,36 +31,6 @@ pub struct Route {
     pub max_body_bytes: Option<u64>,
     pub client: UpstreamClient,
     pub metrics: RouteMetrics,
-}
-
-/// The route's metric handles, resolved once instead of looked up per request.
-pub struct RouteMetrics {
-    pub duration: Histogram,
-    pub in_flight: IntGauge,
-    pub unauthorized_retries: IntCounter,
-    /// Resolved on the first answer that carries the headers, so routes whose upstream never
-    /// sends them export no misleading zeros.
-    pub ratelimit_remaining: IntGaugeVec,
-    pub ratelimit_reset: IntGaugeVec,
-}
-
-impl Route {
-    /// Publishes Twitch-style `Ratelimit-Remaining` / `Ratelimit-Reset` answer headers.
-    pub fn observe_rate_limit(&self, headers: &http::HeaderMap) {
-        let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<i64>().ok();
-        if let Some(n) = number("ratelimit-remaining") {
-            self.metrics
-                .ratelimit_remaining
-                .with_label_values(&[&self.prefix])
-                .set(n);
-        }
-        if let Some(n) = number("ratelimit-reset") {
-            self.metrics
-                .ratelimit_reset
-                .with_label_values(&[&self.prefix])
-                .set(n);
-        }
-    }
 }
 
 pub struct Router {
@@ -94,28 +64,6 @@ pub fn match_prefix<'p>(prefix: &str, path: &'p str) -> Option<&'p str> {
     }
     let rest = path.strip_prefix(prefix)?;
     (rest.is_empty() || rest.starts_with('/')).then_some(rest)
-}
-
-/// Whether `path` has a `..` segment, in plain or percent-encoded form (also encoded more
-/// than once, and with `\` as a separator, which some servers accept).
-pub fn escapes(path: &str) -> bool {
-    let mut text = std::borrow::Cow::Borrowed(path);
-    for _ in 0..4 {
-        if text.split(['/', '\\']).any(|seg| seg == "..") {
-            return true;
-        }
-        // Nothing left to decode: the common case, answered without allocating.
-        if !text.contains('%') {
-            return false;
-        }
-        let decoded = percent_decode_str(&text).decode_utf8_lossy().into_owned();
-        if decoded == text {
-            return false;
-        }
-        text = std::borrow::Cow::Owned(decoded);
-    }
-    // Encoded four layers deep: nobody legitimate does that.
-    true
 }
 
 /// The upstream request target: the base path, then the rest, then the query.
@@ -159,31 +107,5 @@ mod tests {
         assert_eq!(rewrite("/helix", "", None).unwrap(), "/helix");
         assert_eq!(rewrite("", "", None).unwrap(), "/");
         assert_eq!(rewrite("", "/v1/x", Some("")).unwrap(), "/v1/x?");
-    }
-
-    #[test]
-    fn finds_dot_dot_escapes_however_encoded() {
-        for p in [
-            "/twitch/../admin",
-            "/twitch/%2e%2e/admin",
-            "/twitch/%2E./x",
-            "/twitch/.%2e",
-            "/twitch/%252e%252e/x",
-            "/twitch/..%5cx",
-            "/twitch/..",
-            "/twitch\\..\\x",
-            "/twitch/%2e%2e%2fx",
-        ] {
-            assert!(escapes(p), "{p}");
-        }
-        for p in [
-            "/twitch/users",
-            "/twitch/a..b",
-            "/twitch/...",
-            "/twitch/%41",
-            "/twitch/.",
-        ] {
-            assert!(!escapes(p), "{p}");
-        }
     }
 }

@@ -4,9 +4,9 @@
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
-use super::body::InFlight;
+use super::admission::Held;
 
-pub async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, in_flight: InFlight, route: String) {
+pub async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, held: Held, route: String) {
     let (client, upstream) = match tokio::try_join!(client, upstream) {
         Ok(both) => both,
         Err(e) => {
@@ -19,5 +19,5 @@ pub async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, in_flight: InFlight,
         Ok((up, down)) => tracing::debug!(route, up, down, "upgraded connection closed"),
         Err(e) => tracing::debug!(route, error = %e, "upgraded connection ended with an error"),
     }
-    drop(in_flight);
+    drop(held);
 }

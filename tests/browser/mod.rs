@@ -68,6 +68,11 @@ async fn start_driver(http: &reqwest::Client, port: u16) -> Option<Child> {
 impl Browser {
     /// Starts chromedriver (retrying on another port if one was taken) and a headless session.
     pub async fn start() -> Browser {
+        Browser::start_with(&[]).await
+    }
+
+    /// `start`, with more Chromium flags (say `--host-resolver-rules=...`).
+    pub async fn start_with(extra_args: &[&str]) -> Browser {
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(60));
@@ -84,6 +89,7 @@ impl Browser {
         let profile = tempfile::tempdir().expect("tempdir");
         let mut args: Vec<String> = ARGS.split_whitespace().map(String::from).collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
+        args.extend(extra_args.iter().map(|a| a.to_string()));
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
@@ -166,6 +172,13 @@ impl Browser {
     /// The element's rendered text.
     pub async fn text(&self, element: &Element) -> String {
         self.string(&format!("/element/{}/text", element.0)).await
+    }
+
+    /// Runs `script` in the page as an async function body: it calls `arguments[0]` (the
+    /// callback WebDriver appends) with its result.
+    pub async fn execute_async(&self, script: &str) -> Value {
+        self.cmd("/execute/async", Some(json!({ "script": script, "args": [] })))
+            .await
     }
 
     /// Saves a PNG of the viewport to `path` (creating its directory).

@@ -37,9 +37,13 @@ pub(crate) fn percent_decode(input: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A `..` segment, with `/` or `\` as separators.
+/// A `..` segment, with `/` or `\` as separators, also with `;params` after it (servlet
+/// containers strip them), or a NUL byte anywhere.
 pub(crate) fn has_dot_dot(path: &[u8]) -> bool {
-    path.split(|b| *b == b'/' || *b == b'\\').any(|seg| seg == b"..")
+    path.contains(&0)
+        || path
+            .split(|b| *b == b'/' || *b == b'\\')
+            .any(|seg| seg.split(|b| *b == b';').next() == Some(&b".."[..]))
 }
 
 /// Every distinct layer of `path`: itself, then each percent-decoding until nothing changes.
@@ -73,6 +77,10 @@ pub(crate) fn the_reference_model_decodes_as_expected() {
     assert!(escapes_at_any_depth("/a/%5c.."));
     assert!(escapes_at_any_depth("/a/.%2E"));
     assert!(!escapes_at_any_depth("/a/..b/%2e/c"));
+    assert!(escapes_at_any_depth("/a/..;/b"));
+    assert!(escapes_at_any_depth("/a/%2e%2e;x/b"));
+    assert!(escapes_at_any_depth("/a/..%00/b"));
+    assert!(!escapes_at_any_depth("/a/...;x/b"));
     assert!(!escapes_at_any_depth("/a/%"));
     assert!(!escapes_at_any_depth("/a/%2"));
     assert_eq!(percent_decode(b"%41%2x%"), b"A%2x%");

@@ -14,14 +14,14 @@ mod oauth2;
 pub mod pkce;
 mod platform;
 mod router;
-mod server;
+pub mod server;
 mod shapes;
 mod ssl;
 mod state;
 mod token;
 mod twitch;
 mod upstream;
-mod wire;
+pub mod wire;
 
 pub use kind::{Failure, Kind, CLIENT_ID, CLIENT_SECRET};
 pub use platform::FakePlatform;

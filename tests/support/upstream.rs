@@ -35,6 +35,8 @@ struct UpSt {
     reject_next: usize,
     response: Option<(u16, &'static str)>,
     delay: Duration,
+    /// Set on every answer.
+    headers: Vec<(&'static str, &'static str)>,
 }
 
 struct UpShared {
@@ -64,7 +66,15 @@ fn unauthorized() -> Reply {
     resp
 }
 
-async fn handle(shared: Arc<UpShared>, mut req: Request<Incoming>) -> Result<Reply, Reset> {
+async fn handle(shared: Arc<UpShared>, req: Request<Incoming>) -> Result<Reply, Reset> {
+    let mut reply = answer(&shared, req).await?;
+    for (name, value) in shared.lock().headers.clone() {
+        reply.headers_mut().insert(name, HeaderValue::from_static(value));
+    }
+    Ok(reply)
+}
+
+async fn answer(shared: &UpShared, mut req: Request<Incoming>) -> Result<Reply, Reset> {
     let on_upgrade = req
         .headers()
         .contains_key(UPGRADE)
@@ -192,6 +202,11 @@ impl FakeUpstream {
     /// Answers every later (authorized) request with this status and JSON body.
     pub fn set_response(&self, status: u16, body: &'static str) {
         self.shared.lock().response = Some((status, body));
+    }
+
+    /// Sets this header on every later answer.
+    pub fn set_header(&self, name: &'static str, value: &'static str) {
+        self.shared.lock().headers.push((name, value));
     }
 
     /// Back to the JSON echo.

@@ -1,0 +1,26 @@
+//! The inject phase: what the client sent for headers the proxy sets is dropped with the
+//! hop-by-hop fields, then the upstream's `Host`, the route's static headers and the token go on.
+
+use http::{header, HeaderMap, HeaderValue};
+
+use super::headers::{strip_hop_by_hop, strip_injected};
+use super::route::Route;
+use super::token::TOKEN_USER;
+
+/// Everything but the token, which a replay replaces.
+pub fn prepare(headers: &mut HeaderMap, route: &Route, upgrading: bool) {
+    strip_hop_by_hop(headers, upgrading);
+    if upgrading {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+    strip_injected(headers, &route.injected);
+    headers.remove(TOKEN_USER);
+    headers.insert(header::HOST, route.host.clone());
+    for (name, value) in &route.headers {
+        headers.insert(name.clone(), value.clone());
+    }
+}
+
+pub fn token(headers: &mut HeaderMap, authorization: &HeaderValue) {
+    headers.insert(header::AUTHORIZATION, authorization.clone());
+}

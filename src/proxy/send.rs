@@ -1,0 +1,75 @@
+//! The send and replay phases: one call upstream, bounded by the route's timeout; on a 401,
+//! the token that was refused is refreshed (unless a newer one replaced it meanwhile) and
+//! the kept request goes once more.
+
+use http::request::Parts;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::body::{Kept, ProxyBody};
+use super::inject;
+use super::route::Route;
+use crate::error::ProxyError;
+use crate::oauth::{Token, TokenCell};
+
+pub async fn send(route: &Route, req: Request<ProxyBody>) -> Result<Response<Incoming>, ProxyError> {
+    match tokio::time::timeout(route.timeout, route.client.request(req)).await {
+        Err(_) => Err(ProxyError::UpstreamTimeout),
+        Ok(Err(e)) => Err(ProxyError::upstream(e)),
+        Ok(Ok(resp)) => Ok(resp),
+    }
+}
+
+/// What a replay needs of the request: its head without the token. Kept only for requests
+/// whose body could be kept too, so an upload that cannot be replayed costs nothing here.
+pub struct Replay {
+    method: http::Method,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+}
+
+impl Replay {
+    pub fn keep(parts: &Parts) -> Self {
+        Replay {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        }
+    }
+}
+
+/// After a 401: refresh `used` and send the kept request again, or hand back the 401.
+pub async fn replay_on_401(
+    route: &Route,
+    cell: &TokenCell,
+    used: &Token,
+    resp: Response<Incoming>,
+    replay: Option<Replay>,
+    kept: Kept,
+) -> Result<Response<Incoming>, ProxyError> {
+    if resp.status() != StatusCode::UNAUTHORIZED {
+        return Ok(resp);
+    }
+    let client = &route.provider.client;
+    let fresh = cell.refresh(client, Some(used.generation), true).await;
+    match (fresh, replay, kept.take()) {
+        (Ok(fresh), Some(replay), Some(chunks)) => {
+            route.metrics.unauthorized_retries.inc();
+            let mut again = Request::new(ProxyBody::replay(chunks));
+            *again.method_mut() = replay.method;
+            *again.uri_mut() = replay.uri;
+            *again.headers_mut() = replay.headers;
+            inject::token(again.headers_mut(), &fresh.authorization);
+            drop(resp);
+            send(route, again).await
+        }
+        (Err(e), _, _) => {
+            tracing::warn!(route = %route.prefix, error = %e, "refresh after 401 failed");
+            Ok(resp)
+        }
+        _ => {
+            tracing::debug!(route = %route.prefix, "a 401 to a request that cannot be replayed");
+            Ok(resp)
+        }
+    }
+}
