@@ -2,52 +2,71 @@
 
 mod cli;
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use token_sidecar::config::{self, Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, DemoArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let path = config::config_path(cli.config);
-    let config = match config::load(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("token-sidecar: {e}");
-            return ExitCode::from(1);
-        }
-    };
     match cli.command.unwrap_or(Command::Run) {
-        Command::Check => {
-            print!("{}", token_sidecar::report::resolved(&config));
-            println!("\n{}: valid", path.display());
+        Command::Demo(args) => demo(args),
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            let shell = clap_complete::Shell::from(shell);
+            clap_complete::generate(shell, &mut command, "token-sidecar", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
-        Command::Tokens => match token_sidecar::oauth::store::read(&config.store.path) {
-            Ok(tokens) => {
-                print!("{}", token_sidecar::report::stored(&tokens));
-                ExitCode::SUCCESS
+        Command::Check => with_config(&path, |config| {
+            print!("{}", token_sidecar::report::resolved(&config));
+            for w in config.warnings(config.server.admin_listen.port()) {
+                eprintln!("token-sidecar: warning: {w}");
             }
-            Err(e) => {
-                eprintln!("token-sidecar: {e}");
-                ExitCode::from(1)
-            }
-        },
-        Command::Run => serve(config),
+            println!("\n{}: valid", path.display());
+            ExitCode::SUCCESS
+        }),
+        Command::Tokens => tokens(&path),
+        Command::Run => with_config(&path, serve),
+    }
+}
+
+/// Lists the stored tokens; only `[store]` needs to be valid.
+fn tokens(path: &Path) -> ExitCode {
+    let listed = config::load_store(path)
+        .map_err(anyhow::Error::from)
+        .and_then(|store| Ok(token_sidecar::oauth::store::read(&store.path)?));
+    match listed {
+        Ok(tokens) => {
+            print!("{}", token_sidecar::report::stored(&tokens));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("token-sidecar: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs `then` with the configuration at `path`, or says why it is not valid (exit 1).
+fn with_config(path: &Path, then: impl FnOnce(Config) -> ExitCode) -> ExitCode {
+    match config::load(path) {
+        Ok(config) => then(config),
+        Err(e) => {
+            eprintln!("token-sidecar: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
 fn serve(config: Config) -> ExitCode {
     init_logging(config.server.log_format);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("token-sidecar: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::from(1);
     };
     runtime.block_on(async {
         match token_sidecar::run(config, shutdown_signal()).await {
@@ -63,6 +82,30 @@ fn serve(config: Config) -> ExitCode {
             }
         }
     })
+}
+
+fn demo(args: DemoArgs) -> ExitCode {
+    init_logging(LogFormat::Text);
+    let Some(runtime) = runtime() else {
+        return ExitCode::from(1);
+    };
+    let options = token_sidecar::demo::Options {
+        listen: args.listen,
+        admin_listen: args.admin_listen,
+    };
+    match runtime.block_on(token_sidecar::demo::run(options, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("token-sidecar: {}", anyhow::Error::from(e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new()
+        .map_err(|e| eprintln!("token-sidecar: cannot start the runtime: {e}"))
+        .ok()
 }
 
 fn init_logging(format: LogFormat) {

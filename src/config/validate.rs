@@ -7,17 +7,16 @@ use std::sync::Arc;
 use url::Url;
 
 use super::problems::{ConfigError, Problems};
-use super::raw::{RawConfig, RawProvider};
+use super::raw::{RawConfig, RawProvider, RawStore};
 use super::routes::route;
+use super::suggest::did_you_mean;
 use super::*;
 
 /// Checks `raw`; relative paths are resolved against `base` (the config file's directory).
 pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
     let mut p = Problems::default();
     let server = server(&raw, &mut p);
-    let store = Store {
-        path: resolve(base, raw.store.path.as_deref().unwrap_or(DEFAULT_STORE_PATH)),
-    };
+    let store = store(&raw.store, base);
     let mut providers = BTreeMap::new();
     for (name, rp) in &raw.providers {
         if let Some(pc) = provider(name, rp, base, &server.public_url, &mut p) {
@@ -161,6 +160,12 @@ fn server(raw: &RawConfig, p: &mut Problems) -> Server {
     }
 }
 
+pub(super) fn store(raw: &RawStore, base: &Path) -> Store {
+    Store {
+        path: resolve(base, raw.path.as_deref().unwrap_or(DEFAULT_STORE_PATH)),
+    }
+}
+
 /// Host names as a `Host` header carries them, without the port: `token-sidecar`, `app.local`.
 fn allowed_hosts(hosts: &[String], p: &mut Problems) -> Vec<String> {
     let mut out = Vec::new();
@@ -242,15 +247,20 @@ fn provider(
     let kind_text = rp.kind.as_deref().unwrap_or(name);
     let Ok(kind) = kind_text.parse::<Kind>() else {
         if rp.kind.is_some() {
-            p.add(
-                key("kind"),
-                format!("{kind_text:?} is not a kind; use one of {}", preset::KINDS),
-            );
-        } else {
+            let hint = did_you_mean(kind_text, preset::KINDS.split(", "));
             p.add(
                 key("kind"),
                 format!(
-                    "is missing, and the table's name {name:?} is not a kind; set kind to one of {}",
+                    "{kind_text:?} is not a kind{hint}; the kinds are {}",
+                    preset::KINDS
+                ),
+            );
+        } else {
+            let hint = did_you_mean(name, preset::KINDS.split(", "));
+            p.add(
+                key("kind"),
+                format!(
+                    "is missing, and the table's name {name:?} is not a kind{hint}; set kind to one of {}",
                     preset::KINDS
                 ),
             );
