@@ -23,7 +23,16 @@ client_secret = "secret"
 
 fn snapshot(dir: &std::path::Path) -> Snapshot {
     let mut text = CONFIG.to_string();
-    for prefix in ["/helix", "/helix/eventsub", "/kraken", "/a", "/b", "/c", "/d", "/twitch"] {
+    for prefix in [
+        "/helix",
+        "/helix/eventsub",
+        "/kraken",
+        "/a",
+        "/b",
+        "/c",
+        "/d",
+        "/twitch",
+    ] {
         text.push_str(&format!(
             "[[routes]]\nprefix = \"{prefix}\"\nprovider = \"twitch\"\ntoken = \"app\"\nupstream = \"http://127.0.0.1:1/api\"\n"
         ));
@@ -94,7 +103,12 @@ fn request_path(c: &mut Criterion) {
     });
     let metrics = Metrics::new();
     c.bench_function("metrics: label lookup (before)", |b| {
-        b.iter(|| metrics.requests.with_label_values(&["/helix", "GET", "200"]).inc())
+        b.iter(|| {
+            metrics
+                .requests
+                .with_label_values(&["/helix", "GET", "200"])
+                .inc()
+        })
     });
 }
 
