@@ -2,6 +2,11 @@
 
 mod cli;
 
+/// mimalloc: fewer cycles per allocation than glibc's malloc on the request path's small,
+/// short-lived allocations (measured with bench/run).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -102,8 +107,20 @@ fn demo(args: DemoArgs) -> ExitCode {
     }
 }
 
+/// One core (a pinned process, or a pod whose CPU limit is a core or less, which
+/// `available_parallelism` reads from the cgroup): a current-thread runtime, which costs about
+/// a fifth less CPU per proxied request than a multi-thread one with a single worker
+/// (bench/run). More cores: the multi-thread runtime, to use them.
 fn runtime() -> Option<tokio::runtime::Runtime> {
-    tokio::runtime::Runtime::new()
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut builder = if cores <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder
+        .enable_all()
+        .build()
         .map_err(|e| eprintln!("token-sidecar: cannot start the runtime: {e}"))
         .ok()
 }
