@@ -5,13 +5,11 @@
 mod harness;
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use harness::log::{addr_after, strip_ansi};
+use harness::binary::{self, Spawned};
 use harness::{provider, route, WAIT};
 use support::{FakePlatform, FakeUpstream, Kind};
 
@@ -27,32 +25,9 @@ async fn pinned_to_one_core_it_serves_and_stops_cleanly() {
         route("/t", "p", &up.url("/api"), ""),
     );
     std::fs::write(&config, text).unwrap();
-    let mut child = Command::new("taskset")
-        .args(["-c", "0"])
-        .arg(env!("CARGO_BIN_EXE_token-sidecar"))
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .env("NO_COLOR", "1")
-        .env_remove("TOKEN_SIDECAR_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("taskset (util-linux) runs the binary");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let proxy = tokio::time::timeout(WAIT, async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(addr) = addr_after(&strip_ansi(&line), "proxy_addr") {
-                return addr;
-            }
-        }
-        panic!("the binary ended without listening");
-    })
-    .await
-    .expect("listening in time");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "0"]).args(binary::run_args(&config));
+    let Spawned { mut child, proxy, .. } = binary::spawn(cmd).await;
 
     let http = reqwest::Client::builder()
         .no_proxy()

@@ -2,6 +2,7 @@
 //! `support`, the way linkerd's integration harness starts its proxy.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod log;
 pub mod tls;
 
