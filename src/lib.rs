@@ -29,6 +29,7 @@ use tokio::task::JoinSet;
 use crate::admin::Surface;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::oauth::device_logins::DeviceLogins;
 use crate::oauth::login::PendingLogins;
 use crate::oauth::{FileStore, StoreError, TokenStore};
 use crate::snapshot::{BuildError, Snapshot};
@@ -39,6 +40,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Logins between their redirect and their callback; they outlive reloads.
     pub pending: PendingLogins,
+    /// Device-code logins waiting for a person to enter their code; they outlive reloads.
+    pub device_logins: DeviceLogins,
     /// Requests being served by the proxy listener, against `max_concurrent_requests`.
     pub active: AtomicUsize,
     /// `max_concurrent_requests` when the configuration leaves it out: sized at start from
@@ -133,6 +136,7 @@ pub async fn run(
         snapshot: ArcSwap::from_pointee(snapshot),
         metrics,
         pending: PendingLogins::default(),
+        device_logins: DeviceLogins::default(),
         active: AtomicUsize::new(0),
         default_max_concurrent: server::descriptors::default_max_concurrent_requests(
             server::descriptors::raise_nofile_limit(),

@@ -4,6 +4,8 @@
 mod answer;
 mod cell;
 mod client;
+pub mod device;
+pub mod device_logins;
 mod dialect;
 mod error;
 pub mod login;
