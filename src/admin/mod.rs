@@ -6,6 +6,7 @@ mod callback;
 mod cookie;
 mod html;
 pub mod login;
+pub mod logins;
 mod ready;
 mod status;
 pub mod view;
@@ -63,7 +64,7 @@ pub async fn handle(
             }
         }
         (method, path) if path.starts_with("/admin/") => {
-            api::handle(&shared, method, path, req.headers()).await
+            api::handle(&shared, method, path, req.uri().query(), req.headers()).await
         }
         (&Method::GET, path) => match oauth_route(path) {
             Some((provider, "login")) => login::start(&shared, &provider, req.uri(), req.headers()).await,
