@@ -180,6 +180,18 @@ async fn public_clients_log_in_and_refresh_without_a_secret() {
         let lapse =
             t["refresh_expires_at"].as_f64().expect("refresh_expires_at") - t["issued_at"].as_f64().unwrap();
         assert!((lapse - 30.0 * 86400.0).abs() < 5.0, "{t}");
+        // A browser login needs a client secret: the status page does not offer it.
+        let page = proxy.http.get(proxy.admin_url("/")).send().await.unwrap();
+        let page = page.text().await.unwrap();
+        assert!(!page.contains("/oauth/p/login"), "{page}");
+        assert!(page.contains("Connect with a code"), "{page}");
+        let resp = proxy
+            .no_redirect()
+            .get(proxy.public_url("/oauth/p/login?user=bot"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
     }
 }
 
@@ -244,4 +256,81 @@ async fn refusals_name_what_is_wrong() {
     let resp = post("/admin/logins/p?user=bot", auth).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert!(fake.rejected().is_empty(), "{:?}", fake.rejected());
+}
+
+#[tokio::test]
+async fn the_status_page_connects_with_a_code_and_waits_without_script() {
+    let (fake, _up, proxy) = setup(Kind::Twitch).await;
+    let browser = proxy.no_redirect();
+    let page = browser
+        .get(proxy.public_url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"<form class="connect" method="post" action="/oauth/p/device">"#),
+        "{page}"
+    );
+
+    // Another site cannot make the browser ask for a code.
+    let resp = browser
+        .post(proxy.public_url("/oauth/p/device"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("user", "bot")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(fake.device_codes(), 0);
+
+    // The form, as the status page sends it.
+    let resp = browser
+        .post(proxy.public_url("/oauth/p/device"))
+        .header("origin", proxy.public_url(""))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("user", "bot")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("/oauth/p/device?login="), "{location}");
+    let id = location.rsplit('=').next().unwrap().to_string();
+    let resp = browser.get(proxy.public_url(&location)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    let page = resp.text().await.unwrap();
+    let login = proxy.device_login_status(&id, 0).await;
+    let code = text(&login, "user_code");
+    assert!(page.contains(code), "{page}");
+    assert!(page.contains(&fake.url("/activate")), "{page}");
+    assert!(
+        page.contains(r#"<meta http-equiv="refresh" content="3">"#),
+        "{page}"
+    );
+    assert!(!page.contains("<script"), "{page}");
+
+    assert!(fake.approve_device(code, "bot"));
+    assert_eq!(
+        proxy.device_login_status(&id, WAIT.as_secs()).await["status"],
+        "connected"
+    );
+    let page = browser
+        .get(proxy.public_url(&location))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Connected") && page.contains("bot"), "{page}");
+    assert!(!page.contains("http-equiv"), "the page stops reloading: {page}");
+    assert_eq!(proxy.get("/me/x").await.status(), 200);
 }

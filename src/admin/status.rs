@@ -1,5 +1,6 @@
 //! `GET /`: each provider and each token (subject, expiry, scopes, status), with links to
-//! (re)connect — the page a streamer opens to see that everything is wired.
+//! (re)connect — the page a streamer opens to see that everything is wired. Providers with
+//! device-code logins also offer "Connect with a code" (see `device_page`).
 
 use http::{Response, StatusCode};
 use maud::{html, Markup};
@@ -29,7 +30,8 @@ pub fn page_for(shared: &Shared) -> Response<AdminBody> {
 /// One provider's card: its tokens, and its connect links when it has a login.
 fn section(provider: &Provider) -> Markup {
     let name = provider.name();
-    let can_login = provider.client.config.endpoints.authorize.is_some();
+    let can_login = provider.client.config.has_browser_login();
+    let with_code = provider.client.config.has_device_login();
     let login = |user: &str| format!("/oauth/{}/login?user={}", query_value(name), query_value(user));
     let rows: Vec<_> = provider.cells().iter().map(|c| view(c)).collect();
     html! {
@@ -71,6 +73,13 @@ fn section(provider: &Provider) -> Markup {
                 form.connect method="get" action={ "/oauth/" (query_value(name)) "/login" } {
                     input name="user" placeholder="user name" required maxlength="128";
                     button type="submit" { "Connect a user" }
+                }
+            }
+            @if with_code {
+                // A POST: it asks the platform for a code, so no other site may start one.
+                form.connect method="post" action={ "/oauth/" (query_value(name)) "/device" } {
+                    input name="user" value=(DEFAULT_USER) required maxlength="128";
+                    button type="submit" { "Connect with a code" }
                 }
             }
         }
