@@ -26,4 +26,15 @@ pub enum Command {
     Check,
     /// List the stored tokens (never their values).
     Tokens,
+    /// Connect a user with a device code, through the running proxy's admin listener.
+    Login(LoginArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoginArgs {
+    /// The provider: the name of a [providers] table.
+    pub provider: String,
+    /// Whose token it becomes.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub user: String,
 }

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod atomic_write;
 pub mod config;
 pub mod error;
+pub mod login_command;
 pub mod metrics;
 pub mod oauth;
 pub mod policy;

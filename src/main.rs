@@ -13,6 +13,12 @@ use cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let path = config::config_path(cli.config);
+    let command = cli.command.unwrap_or(Command::Run);
+    if let Command::Login(login) = &command {
+        // It talks to a running proxy: only the [server] part of the file needs to be valid.
+        let status = token_sidecar::login_command::run(&path, &login.provider, &login.user);
+        return ExitCode::from(status);
+    }
     let config = match config::load(&path) {
         Ok(c) => c,
         Err(e) => {
@@ -20,7 +26,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match cli.command.unwrap_or(Command::Run) {
+    match command {
         Command::Check => {
             print!("{}", token_sidecar::report::resolved(&config));
             println!("\n{}: valid", path.display());
@@ -36,7 +42,8 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Command::Run => serve(config),
+        // (`login` returned above.)
+        Command::Run | Command::Login(_) => serve(config),
     }
 }
 
