@@ -16,6 +16,7 @@ pub mod report;
 pub mod secret;
 pub mod server;
 pub mod snapshot;
+pub mod token_files;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -174,6 +175,7 @@ pub async fn run(
         let handler = move |req| admin::handle(Arc::clone(&s), surface, req);
         servers.spawn(server::serve(name, listener, handler, stop_rx.clone(), limits));
     }
+    servers.spawn(token_files::keep(Arc::clone(&shared), stop_rx.clone()));
     if let Some(path) = source {
         let (s, trigger) = (Arc::clone(&shared), Arc::clone(&shared.reload));
         servers.spawn(reload::watch(s, path, admin_addr, trigger, stop_rx.clone()));

@@ -110,6 +110,11 @@ impl FakePlatform {
         self.with(|st| st.slow_down_next = true)
     }
 
+    /// The `device_code` values handed out so far (secrets the proxy must keep to itself).
+    pub fn device_code_values(&self) -> Vec<String> {
+        self.shared.lock().devices.keys().cloned().collect()
+    }
+
     /// Device codes handed out so far.
     pub fn device_codes(&self) -> usize {
         self.shared.lock().devices.len()
