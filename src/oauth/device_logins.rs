@@ -178,8 +178,9 @@ impl DeviceLogins {
             }),
             ended: Mutex::new(None),
         });
+        // Not the user code: whoever reads the log could enter it first, with their account.
         tracing::info!(
-            provider = %login.provider, subject = %login.user, user_code = %login.user_code,
+            provider = %login.provider, subject = %login.user,
             expires_at = %humantime::format_rfc3339_seconds(login.expires_at),
             "device login started; waiting for the person to enter the code"
         );
