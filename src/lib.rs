@@ -7,6 +7,7 @@ pub mod atomic_write;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod login_command;
 pub mod metrics;
 pub mod oauth;
 pub mod policy;
@@ -16,6 +17,7 @@ pub mod report;
 pub mod secret;
 pub mod server;
 pub mod snapshot;
+pub mod token_files;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,6 +32,7 @@ use tokio::task::JoinSet;
 use crate::admin::Surface;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::oauth::device_logins::DeviceLogins;
 use crate::oauth::login::PendingLogins;
 use crate::oauth::{FileStore, StoreError, TokenStore};
 use crate::snapshot::{BuildError, Snapshot};
@@ -40,6 +43,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Logins between their redirect and their callback; they outlive reloads.
     pub pending: PendingLogins,
+    /// Device-code logins waiting for a person to enter their code; they outlive reloads.
+    pub device_logins: DeviceLogins,
     /// Requests being served by the proxy listener, against `max_concurrent_requests`.
     pub active: AtomicUsize,
     /// `max_concurrent_requests` when the configuration leaves it out: sized at start from
@@ -138,6 +143,7 @@ pub async fn run(
         snapshot: ArcSwap::from_pointee(snapshot),
         metrics,
         pending: PendingLogins::default(),
+        device_logins: DeviceLogins::default(),
         active: AtomicUsize::new(0),
         default_max_concurrent: server::descriptors::default_max_concurrent_requests(
             server::descriptors::raise_nofile_limit(),
@@ -174,6 +180,7 @@ pub async fn run(
         let handler = move |req| admin::handle(Arc::clone(&s), surface, req);
         servers.spawn(server::serve(name, listener, handler, stop_rx.clone(), limits));
     }
+    servers.spawn(token_files::keep(Arc::clone(&shared), stop_rx.clone()));
     if let Some(path) = source {
         let (s, trigger) = (Arc::clone(&shared), Arc::clone(&shared.reload));
         servers.spawn(reload::watch(s, path, admin_addr, trigger, stop_rx.clone()));

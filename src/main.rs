@@ -21,6 +21,12 @@ fn main() -> ExitCode {
     let path = config::config_path(cli.config);
     match cli.command.unwrap_or(Command::Run) {
         Command::Demo(args) => demo(args),
+        // It talks to a running proxy: only the [server] part of the file needs to be valid.
+        Command::Login(login) => ExitCode::from(token_sidecar::login_command::run(
+            &path,
+            &login.provider,
+            &login.user,
+        )),
         Command::Completions { shell } => {
             let mut command = Cli::command();
             let shell = clap_complete::Shell::from(shell);

@@ -63,6 +63,11 @@ secret_type!(
     /// The bearer token that guards `/admin/*`.
     AdminToken
 );
+secret_type!(
+    /// The `device_code` of a device-code login (RFC 8628): whoever holds it may collect
+    /// the token once the person approves.
+    DeviceCode
+);
 
 #[cfg(test)]
 mod tests {
