@@ -2,11 +2,6 @@
 
 mod cli;
 
-/// mimalloc: fewer cycles per allocation than glibc's malloc on the request path's small,
-/// short-lived allocations (measured with bench/run).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::Path;
 use std::process::ExitCode;
 
