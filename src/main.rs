@@ -1,6 +1,7 @@
 //! The binary: parse the command line, load the configuration, and run.
 
 mod cli;
+mod store_cmd;
 
 use std::process::ExitCode;
 
@@ -8,11 +9,19 @@ use clap::Parser;
 use token_sidecar::config::{self, Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, StoreAction};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let path = config::config_path(cli.config);
+    // These need only [store]: the rest of the file may be anything.
+    match &cli.command {
+        Some(Command::Tokens) => return store_cmd::run(&path, None),
+        Some(Command::Store {
+            action: StoreAction::Import { file },
+        }) => return store_cmd::run(&path, Some(file)),
+        _ => {}
+    }
     let config = match config::load(&path) {
         Ok(c) => c,
         Err(e) => {
@@ -26,17 +35,12 @@ fn main() -> ExitCode {
             println!("\n{}: valid", path.display());
             ExitCode::SUCCESS
         }
-        Command::Tokens => match token_sidecar::oauth::store::read(&config.store.path) {
-            Ok(tokens) => {
-                print!("{}", token_sidecar::report::stored(&tokens));
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("token-sidecar: {e}");
-                ExitCode::from(1)
-            }
-        },
         Command::Run => serve(config),
+        // Handled above, before the whole configuration was read.
+        Command::Tokens => store_cmd::run(&path, None),
+        Command::Store {
+            action: StoreAction::Import { file },
+        } => store_cmd::run(&path, Some(&file)),
     }
 }
 

@@ -63,6 +63,10 @@ secret_type!(
     /// The bearer token that guards `/admin/*`.
     AdminToken
 );
+secret_type!(
+    /// A Redis URL, which may carry a user and password.
+    RedisUrl
+);
 
 #[cfg(test)]
 mod tests {

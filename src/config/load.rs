@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 
-use super::raw::RawConfig;
-use super::{validate, Config, ConfigError};
+use super::problems::Problems;
+use super::raw::{RawConfig, RawStore};
+use super::{validate, Config, ConfigError, Store};
 
 /// `--config`, else `$TOKEN_SIDECAR_CONFIG`, else `proxy.toml` in the working directory.
 pub fn config_path(flag: Option<PathBuf>) -> PathBuf {
@@ -21,6 +22,40 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// As `load`, with the environment given (tests pass a scoped one).
 pub fn load_from(path: &Path, env: Env) -> Result<Config, ConfigError> {
+    let figment = sources(path, env)?;
+    let raw: RawConfig = figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+    let mut config = validate(raw, base(path))?;
+    config.source = Some(path.to_path_buf());
+    Ok(config)
+}
+
+/// Only `[store]` of the file at `path` (with the environment on top), checked on its own:
+/// what `token-sidecar tokens` and `store import` need, whatever the rest says.
+pub fn load_store(path: &Path) -> Result<Store, ConfigError> {
+    let figment = sources(path, Env::prefixed("TOKEN_SIDECAR_"))?;
+    let raw: RawStore = match figment.find_value("store") {
+        Ok(_) => figment
+            .extract_inner("store")
+            .map_err(|e| ConfigError::Load(Box::new(e)))?,
+        Err(_) => RawStore::default(),
+    };
+    let mut p = Problems::default();
+    let store = super::store::store(&raw, base(path), &mut p);
+    if p.0.is_empty() {
+        Ok(store)
+    } else {
+        Err(ConfigError::Invalid(p.0))
+    }
+}
+
+/// The config file's directory, against which its relative paths resolve.
+fn base(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+fn sources(path: &Path, env: Env) -> Result<Figment, ConfigError> {
     if !path.is_file() {
         return Err(ConfigError::Missing(path.to_path_buf()));
     }
@@ -36,16 +71,5 @@ pub fn load_from(path: &Path, env: Env) -> Result<Config, ConfigError> {
             }
         })
         .lowercase(true);
-    let raw: RawConfig = Figment::new()
-        .merge(Toml::file(path))
-        .merge(env)
-        .extract()
-        .map_err(|e| ConfigError::Load(Box::new(e)))?;
-    let base = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut config = validate(raw, base)?;
-    config.source = Some(path.to_path_buf());
-    Ok(config)
+    Ok(Figment::new().merge(Toml::file(path)).merge(env))
 }

@@ -6,6 +6,7 @@ mod preset;
 mod problems;
 mod raw;
 mod routes;
+mod store;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -19,9 +20,10 @@ use url::Url;
 
 use crate::secret::{AdminToken, ClientSecret};
 
-pub use load::{config_path, load, load_from};
+pub use load::{config_path, load, load_from, load_store};
 pub use preset::{Kind, Preset};
 pub use problems::{ConfigError, Problem};
+pub use store::{RedisStore, Store, StoreKind, DEFAULT_KEY_PREFIX, DEFAULT_LOCK_TTL};
 pub use validate::{env_var, validate};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -92,11 +94,6 @@ pub struct Server {
     /// Serialized origins (`scheme://host[:port]`) allowed to call the proxy listener.
     pub allowed_origins: Vec<String>,
     pub idle_timeout: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct Store {
-    pub path: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

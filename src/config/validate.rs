@@ -15,9 +15,7 @@ use super::*;
 pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
     let mut p = Problems::default();
     let server = server(&raw, &mut p);
-    let store = Store {
-        path: resolve(base, raw.store.path.as_deref().unwrap_or(DEFAULT_STORE_PATH)),
-    };
+    let store = super::store::store(&raw.store, base, &mut p);
     let mut providers = BTreeMap::new();
     for (name, rp) in &raw.providers {
         if let Some(pc) = provider(name, rp, base, &server.public_url, &mut p) {
