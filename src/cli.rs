@@ -1,8 +1,9 @@
 //! The command line, as SPEC.md lists it.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +32,44 @@ pub enum Command {
         #[command(subcommand)]
         action: StoreAction,
     },
+    /// Try it without an account: the proxy and a local OAuth 2.0 platform in one process.
+    Demo(DemoArgs),
+    /// Print a shell completion script.
+    ///
+    /// For example: token-sidecar completions bash >
+    /// ~/.local/share/bash-completion/completions/token-sidecar
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+/// The shells completion scripts are printed for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl From<Shell> for clap_complete::Shell {
+    fn from(shell: Shell) -> Self {
+        match shell {
+            Shell::Bash => clap_complete::Shell::Bash,
+            Shell::Zsh => clap_complete::Shell::Zsh,
+            Shell::Fish => clap_complete::Shell::Fish,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the proxy listens for API calls.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where the status page, the login pages and /metrics are served.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
+    pub admin_listen: SocketAddr,
 }
 
 #[derive(Debug, Subcommand)]

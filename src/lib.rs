@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod atomic_write;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod follow;
 pub mod metrics;
@@ -149,6 +150,10 @@ pub async fn run(
         if let Ok(url) = url::Url::parse(&format!("http://localhost:{}", admin_addr.port())) {
             config.set_public_url(url);
         }
+    }
+
+    for w in config.warnings(admin_addr.port()) {
+        tracing::warn!(key = w.key, "{}", w.message);
     }
 
     let metrics = Arc::new(Metrics::new());

@@ -3,55 +3,58 @@
 mod cli;
 mod store_cmd;
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use token_sidecar::config::{self, Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command, StoreAction};
+use cli::{Cli, Command, DemoArgs, StoreAction};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let path = config::config_path(cli.config);
-    // These need only [store]: the rest of the file may be anything.
-    match &cli.command {
-        Some(Command::Tokens) => return store_cmd::run(&path, None),
-        Some(Command::Store {
-            action: StoreAction::Import { file },
-        }) => return store_cmd::run(&path, Some(file)),
-        _ => {}
-    }
-    let config = match config::load(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("token-sidecar: {e}");
-            return ExitCode::from(1);
-        }
-    };
     match cli.command.unwrap_or(Command::Run) {
-        Command::Check => {
-            print!("{}", token_sidecar::report::resolved(&config));
-            println!("\n{}: valid", path.display());
+        Command::Demo(args) => demo(args),
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            let shell = clap_complete::Shell::from(shell);
+            clap_complete::generate(shell, &mut command, "token-sidecar", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
-        Command::Run => serve(config),
-        // Handled above, before the whole configuration was read.
+        Command::Check => with_config(&path, |config| {
+            print!("{}", token_sidecar::report::resolved(&config));
+            for w in config.warnings(config.server.admin_listen.port()) {
+                eprintln!("token-sidecar: warning: {w}");
+            }
+            println!("\n{}: valid", path.display());
+            ExitCode::SUCCESS
+        }),
+        // These need only [store]: the rest of the file may be anything.
         Command::Tokens => store_cmd::run(&path, None),
         Command::Store {
             action: StoreAction::Import { file },
         } => store_cmd::run(&path, Some(&file)),
+        Command::Run => with_config(&path, serve),
+    }
+}
+
+/// Runs `then` with the configuration at `path`, or says why it is not valid (exit 1).
+fn with_config(path: &Path, then: impl FnOnce(Config) -> ExitCode) -> ExitCode {
+    match config::load(path) {
+        Ok(config) => then(config),
+        Err(e) => {
+            eprintln!("token-sidecar: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
 fn serve(config: Config) -> ExitCode {
     init_logging(config.server.log_format);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("token-sidecar: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::from(1);
     };
     runtime.block_on(async {
         match token_sidecar::run(config, shutdown_signal()).await {
@@ -67,6 +70,30 @@ fn serve(config: Config) -> ExitCode {
             }
         }
     })
+}
+
+fn demo(args: DemoArgs) -> ExitCode {
+    init_logging(LogFormat::Text);
+    let Some(runtime) = runtime() else {
+        return ExitCode::from(1);
+    };
+    let options = token_sidecar::demo::Options {
+        listen: args.listen,
+        admin_listen: args.admin_listen,
+    };
+    match runtime.block_on(token_sidecar::demo::run(options, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("token-sidecar: {}", anyhow::Error::from(e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new()
+        .map_err(|e| eprintln!("token-sidecar: cannot start the runtime: {e}"))
+        .ok()
 }
 
 fn init_logging(format: LogFormat) {

@@ -175,6 +175,13 @@ async fn login_from_the_status_page() {
         !line_with(&before, &["default", "valid"]),
         "a token before any login:\n{before}"
     );
+    // The routes card says the route cannot be served, and why; the page links onwards.
+    assert!(
+        line_with(&before, &["twitch", "user", "default", "not", "connected"]),
+        "the route's state before any login:\n{before}"
+    );
+    browser.find_css(r#"a[href="/readyz"]"#).await;
+    browser.find_css(r#"a[href="/metrics"]"#).await;
 
     let callback = connect_default(&browser, &proxy).await;
     assert!(
@@ -236,6 +243,10 @@ async fn login_from_the_status_page() {
         line_with(&after, &["default", "valid"]),
         "no valid token for default:\n{after}"
     );
+    assert!(
+        line_with(&after, &["twitch", "user", "default", "yes"]),
+        "the route is not shown as served:\n{after}"
+    );
 
     let tokens = admin_tokens(&proxy, "default").await;
     assert_eq!(tokens.len(), 1, "{tokens:?}");
@@ -284,9 +295,13 @@ async fn login_denied_at_the_platform() {
         "the callback page does not say access was denied:\n{said}"
     );
     assert_eq!(fake.attempts(), 0, "a token call after a denial");
-    assert_eq!(
-        admin_tokens(&proxy, "default").await,
-        Vec::<serde_json::Value>::new()
+    // No token: default is listed only as the route's user whom no one connected.
+    let tokens = admin_tokens(&proxy, "default").await;
+    assert!(
+        tokens
+            .iter()
+            .all(|t| t["status"] == "not_connected" && t["expires_at"].is_null()),
+        "a token after a denial: {tokens:?}"
     );
 
     browser.goto(&proxy.admin_url("/")).await;

@@ -34,7 +34,8 @@ th, td { text-align: left; padding: 8px 6px; border-top: 1px solid var(--line); 
 th { color: var(--muted); font-weight: 500; border-top: none; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px; font-weight: 600;
   border: 1px solid currentColor; }
-.valid { color: var(--ok); } .refreshing { color: var(--warn); } .needs_login, .error { color: var(--bad); }
+.valid { color: var(--ok); } .refreshing, .per_request { color: var(--warn); }
+.needs_login, .error, .not_connected, .expired { color: var(--bad); } .why { font-size: 13px; color: var(--muted); }
 a { color: var(--accent); } .button { display: inline-block; padding: 6px 14px; border-radius: 8px;
   background: var(--accent); color: #fff; text-decoration: none; font-weight: 600; }
 form.connect { display: flex; gap: 8px; margin-top: 12px; }

@@ -8,6 +8,7 @@ mod html;
 pub mod login;
 mod ready;
 mod status;
+mod status_routes;
 pub mod view;
 
 use std::convert::Infallible;

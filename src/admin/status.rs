@@ -1,44 +1,65 @@
-//! `GET /`: each provider and each token (subject, expiry, scopes, status), with links to
-//! (re)connect — the page a streamer opens to see that everything is wired.
+//! `GET /`: the page a streamer opens to see that everything is wired: each route and
+//! whether it can be served (and why not), each provider's tokens with their last error and
+//! next attempt, connect links for the users the routes need, and where to look next.
 
 use http::{Response, StatusCode};
 use maud::{html, Markup};
 
 use super::html::{page, query_value};
-use super::login::DEFAULT_USER;
-use super::view::view;
+use super::status_routes::routes_card;
+use super::view::{named_users, provider_views, TokenView};
 use super::AdminBody;
 use crate::oauth::Provider;
+use crate::snapshot::Snapshot;
 use crate::Shared;
 
 pub fn page_for(shared: &Shared) -> Response<AdminBody> {
     let snapshot = shared.snapshot.load();
     let body = html! {
         h1 { "token-sidecar" }
-        p.sub { "Tokens this proxy holds and injects. Values are never shown." }
+        p.sub {
+            "Routes, and the tokens this proxy holds and injects. Values are never shown. "
+            a href="/readyz" { "/readyz" } " · " a href="/metrics" { "/metrics" }
+        }
+        (routes_card(&snapshot))
         @if snapshot.providers.is_empty() {
             div.card.empty { "No providers are configured." }
         }
         @for provider in snapshot.providers.values() {
-            (section(provider))
+            (section(&snapshot, provider))
         }
     };
     page(StatusCode::OK, "Tokens", body)
 }
 
-/// One provider's card: its tokens, and its connect links when it has a login.
-fn section(provider: &Provider) -> Markup {
+/// Where a person connects `user` at `provider`.
+pub fn login_link(provider: &str, user: &str) -> String {
+    format!(
+        "/oauth/{}/login?user={}",
+        query_value(provider),
+        query_value(user)
+    )
+}
+
+/// One provider's card: its tokens (and the users its routes name, connected or not), and
+/// connect links when it has a login.
+fn section(snapshot: &Snapshot, provider: &Provider) -> Markup {
     let name = provider.name();
     let can_login = provider.client.config.endpoints.authorize.is_some();
-    let login = |user: &str| format!("/oauth/{}/login?user={}", query_value(name), query_value(user));
-    let rows: Vec<_> = provider.cells().iter().map(|c| view(c)).collect();
+    let rows = provider_views(snapshot, provider);
+    let missing: Vec<&str> = named_users(snapshot, name)
+        .into_iter()
+        .filter(|u| provider.user(u).is_none())
+        .collect();
     html! {
         section.card {
             div.head {
                 h2 { (name) }
                 span.kind { (provider.kind()) }
                 @if can_login {
-                    a.button href=(login(DEFAULT_USER)) { "Connect " (DEFAULT_USER) }
+                    @for user in &missing {
+                        a.button href=(login_link(name, user)) { "Connect " (user) }
+                    }
                 }
             }
             @if rows.is_empty() {
@@ -47,23 +68,10 @@ fn section(provider: &Provider) -> Markup {
                 table {
                     tr {
                         th { "Subject" } th { "Kind" } th { "Expires" } th { "Scopes" }
-                        th { "Status" } th {}
+                        th { "Status" } th { "Last error · next attempt" } th {}
                     }
                     @for v in &rows {
-                        tr {
-                            td { (v.subject) }
-                            td { (v.kind) }
-                            td { (v.expires_at.as_deref().unwrap_or("—")) }
-                            td.scopes { (v.scopes.join(" ")) }
-                            td { span class={ "badge " (v.status) } { (v.status) } }
-                            td {
-                                @if v.kind == "user" && can_login {
-                                    a href=(login(&v.subject)) {
-                                        @if v.status == "needs_login" { "Log in again" } @else { "Reconnect" }
-                                    }
-                                }
-                            }
-                        }
+                        (row(name, v, can_login))
                     }
                 }
             }
@@ -71,6 +79,33 @@ fn section(provider: &Provider) -> Markup {
                 form.connect method="get" action={ "/oauth/" (query_value(name)) "/login" } {
                     input name="user" placeholder="user name" required maxlength="128";
                     button type="submit" { "Connect a user" }
+                }
+            }
+        }
+    }
+}
+
+fn row(provider: &str, v: &TokenView, can_login: bool) -> Markup {
+    html! {
+        tr {
+            td { (v.subject) }
+            td { (v.kind) }
+            td { (v.expires_at.as_deref().unwrap_or("—")) }
+            td.scopes { (v.scopes.join(" ")) }
+            td { span class={ "badge " (v.status) } { (v.status.replace('_', " ")) } }
+            td.why {
+                @if let Some(error) = &v.last_error { (error) }
+                @if let Some(at) = &v.retry_at { br; "next attempt " (at) }
+            }
+            td {
+                @if v.kind == "user" && can_login {
+                    a href=(login_link(provider, &v.subject)) {
+                        @match v.status {
+                            "needs_login" => "Log in again",
+                            "not_connected" => "Connect",
+                            _ => "Reconnect",
+                        }
+                    }
                 }
             }
         }

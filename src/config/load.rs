@@ -1,13 +1,16 @@
 //! Reading the sources: built-in defaults, the TOML file, then `TOKEN_SIDECAR_*` variables.
+//! Every problem found on the way names where its key was set: the file and line, or the
+//! environment variable.
 
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
+use toml_edit::ImDocument;
 
-use super::problems::Problems;
-use super::raw::{RawConfig, RawStore};
-use super::{validate, Config, ConfigError, Store};
+use super::raw::RawConfig;
+use super::validate::env_var;
+use super::{explain, locate, validate, Config, ConfigError, Problem};
 
 /// `--config`, else `$TOKEN_SIDECAR_CONFIG`, else `proxy.toml` in the working directory.
 pub fn config_path(flag: Option<PathBuf>) -> PathBuf {
@@ -22,47 +25,32 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// As `load`, with the environment given (tests pass a scoped one).
 pub fn load_from(path: &Path, env: Env) -> Result<Config, ConfigError> {
-    let figment = sources(path, env)?;
-    let raw: RawConfig = figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
-    let mut config = validate(raw, base(path))?;
+    let source = Source::read(path)?;
+    let figment = source.figment().merge(environment(env));
+    let mut config = source.check(&figment, base_of(path))?;
     config.source = Some(path.to_path_buf());
     Ok(config)
 }
 
-/// Only `[store]` of the file at `path` (with the environment on top), checked on its own:
-/// what `token-sidecar tokens` and `store import` need, whatever the rest says.
-pub fn load_store(path: &Path) -> Result<Store, ConfigError> {
-    let figment = sources(path, Env::prefixed("TOKEN_SIDECAR_"))?;
-    let raw: RawStore = match figment.find_value("store") {
-        Ok(_) => figment
-            .extract_inner("store")
-            .map_err(|e| ConfigError::Load(Box::new(e)))?,
-        Err(_) => RawStore::default(),
-    };
-    let mut p = Problems::default();
-    let store = super::store::store(&raw, base(path), &mut p);
-    if p.0.is_empty() {
-        Ok(store)
-    } else {
-        Err(ConfigError::Invalid(p.0))
-    }
+/// Loads and validates configuration `text` that no file holds (the demo's), with no
+/// environment on top; relative paths are resolved against `base`.
+pub fn from_toml(text: &str, base: &Path) -> Result<Config, ConfigError> {
+    let source = Source::parse("the demo's configuration".into(), text.to_string())?;
+    source.check(&source.figment(), base)
 }
 
-/// The config file's directory, against which its relative paths resolve.
-fn base(path: &Path) -> &Path {
+/// The directory relative paths in the file at `path` are resolved against.
+pub(super) fn base_of(path: &Path) -> &Path {
     path.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
 }
 
-fn sources(path: &Path, env: Env) -> Result<Figment, ConfigError> {
-    if !path.is_file() {
-        return Err(ConfigError::Missing(path.to_path_buf()));
-    }
+/// `TOKEN_SIDECAR_*` as keys: `__` between levels.
+pub(super) fn environment(env: Env) -> Env {
     // `CONFIG` names the file itself and `LOG_FORMAT` is a documented shorthand for
     // `server.log_format`; neither is a key of its own.
-    let env = env
-        .ignore(&["config"])
+    env.ignore(&["config"])
         .map(|k| {
             if k.as_str().eq_ignore_ascii_case("log_format") {
                 "server.log_format".into()
@@ -70,6 +58,82 @@ fn sources(path: &Path, env: Env) -> Result<Figment, ConfigError> {
                 k.as_str().replace("__", ".").into()
             }
         })
-        .lowercase(true);
-    Ok(Figment::new().merge(Toml::file(path)).merge(env))
+        .lowercase(true)
+}
+
+/// A configuration text, parsed once to find the lines of the keys problems are about.
+pub(super) struct Source {
+    /// How messages name it: the file's path.
+    label: String,
+    doc: ImDocument<String>,
+}
+
+impl Source {
+    pub(super) fn read(path: &Path) -> Result<Source, ConfigError> {
+        if !path.is_file() {
+            return Err(ConfigError::Missing(path.to_path_buf()));
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Source::parse(path.display().to_string(), text)
+    }
+
+    fn parse(label: String, text: String) -> Result<Source, ConfigError> {
+        // The text is kept for the error's line; a config file is small.
+        match ImDocument::parse(text.clone()) {
+            Ok(doc) => Ok(Source { label, doc }),
+            Err(e) => {
+                let at = match e.span() {
+                    Some(span) => format!("{label}:{}", line_column(&text, span.start)),
+                    None => label,
+                };
+                let message = e.message().trim().replace('\n', "; ");
+                Err(ConfigError::Syntax { at, message })
+            }
+        }
+    }
+
+    pub(super) fn figment(&self) -> Figment {
+        Figment::new().merge(Toml::string(self.doc.raw()))
+    }
+
+    /// Extracts and validates, and places every problem at its line or variable.
+    fn check(&self, figment: &Figment, base: &Path) -> Result<Config, ConfigError> {
+        let problems = match figment.extract::<RawConfig>() {
+            Ok(raw) => match validate(raw, base) {
+                Ok(config) => return Ok(config),
+                Err(ConfigError::Invalid(problems)) => problems,
+                Err(other) => return Err(other),
+            },
+            Err(e) => explain::problems(e),
+        };
+        Err(self.placed(problems, figment))
+    }
+
+    pub(super) fn placed(&self, mut problems: Vec<Problem>, figment: &Figment) -> ConfigError {
+        for p in problems.iter_mut().filter(|p| p.at.is_none()) {
+            let from_env = figment
+                .find_metadata(&p.key)
+                .is_some_and(|m| m.name.contains("environment"));
+            p.at = Some(if from_env {
+                env_var(&p.key)
+            } else {
+                match locate::line(&self.doc, &p.key) {
+                    Some(n) => format!("{}:{n}", self.label),
+                    None => self.label.clone(),
+                }
+            });
+        }
+        ConfigError::Invalid(problems)
+    }
+}
+
+/// `LINE:COLUMN`, both 1-based, of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> String {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("{line}:{column}")
 }

@@ -1,13 +1,19 @@
 //! Configuration: figment sources (`load`) → the raw serde shape (`raw`) → a validated
 //! `Config` (`validate`) that the rest of the program trusts without checking again.
 
+mod explain;
 mod load;
+mod locate;
 mod preset;
 mod problems;
 mod raw;
 mod routes;
+mod scalar;
 mod store;
+mod store_only;
+mod suggest;
 mod validate;
+mod warnings;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,11 +26,13 @@ use url::Url;
 
 use crate::secret::{AdminToken, ClientSecret};
 
-pub use load::{config_path, load, load_from, load_store};
+pub use load::{config_path, from_toml, load, load_from};
 pub use preset::{Kind, Preset};
 pub use problems::{ConfigError, Problem};
 pub use store::{RedisStore, Store, StoreKind, DEFAULT_KEY_PREFIX, DEFAULT_LOCK_TTL};
+pub use store_only::load_store;
 pub use validate::{env_var, validate};
+pub use warnings::Warning;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";

@@ -8,25 +8,36 @@ use std::time::Duration;
 
 use url::Url;
 
-/// One thing wrong with the configuration, and the key it is about.
+/// One thing wrong with the configuration, the key it is about, and where that key was
+/// set: `FILE:LINE` (or the file alone), or the environment variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub key: String,
     pub message: String,
+    pub at: Option<String>,
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(at) = &self.at {
+            write!(f, "{at}: ")?;
+        }
         write!(f, "{}: {}", self.key, self.message)
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the configuration: {0}")]
-    Load(#[source] Box<figment::Error>),
     #[error("the configuration file {0} does not exist (pass --config FILE or set TOKEN_SIDECAR_CONFIG)")]
     Missing(PathBuf),
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{at}: this is not valid TOML: {message}")]
+    Syntax { at: String, message: String },
     #[error("invalid configuration:\n{}", list(.0))]
     Invalid(Vec<Problem>),
 }
@@ -34,7 +45,7 @@ pub enum ConfigError {
 fn list(problems: &[Problem]) -> String {
     problems
         .iter()
-        .map(|p| format!("  - {p}"))
+        .map(|p| format!("  {p}"))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -47,6 +58,7 @@ impl Problems {
         self.0.push(Problem {
             key: key.into(),
             message: message.into(),
+            at: None,
         });
     }
 

@@ -8,6 +8,7 @@ use http::{HeaderName, HeaderValue};
 
 use super::problems::Problems;
 use super::raw::{RawProvider, RawRoute};
+use super::suggest::did_you_mean;
 use super::validate::resolve;
 use super::{Kind, ProviderConfig, RouteConfig, Server, TokenSpec};
 
@@ -49,10 +50,11 @@ pub(super) fn route(
     };
     if !raw_providers.contains_key(provider_name) {
         let known: Vec<&str> = raw_providers.keys().map(String::as_str).collect();
+        let hint = did_you_mean(provider_name, known.iter().copied());
         p.add(
             key("provider"),
             format!(
-                "names the unknown provider {provider_name:?}; configured providers: [{}]",
+                "names the unknown provider {provider_name:?}{hint}; configured providers: [{}]",
                 known.join(", ")
             ),
         );
@@ -95,6 +97,9 @@ pub(super) fn route(
         .clone()
         .or_else(|| kind.and_then(|k| k.preset().api_base).map(str::to_string));
     let upstream = match upstream_text {
+        // An unknown kind is the provider's problem, reported there; which API base the route
+        // would get is unknowable until it is fixed.
+        None if kind.is_none() => None,
         Some(text) => p.url(&key("upstream"), &text).filter(|u| {
             let clean = u.query().is_none() && u.fragment().is_none();
             if !clean {

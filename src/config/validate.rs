@@ -9,6 +9,7 @@ use url::Url;
 use super::problems::{ConfigError, Problems};
 use super::raw::{RawConfig, RawProvider};
 use super::routes::route;
+use super::suggest::did_you_mean;
 use super::*;
 
 /// Checks `raw`; relative paths are resolved against `base` (the config file's directory).
@@ -240,15 +241,20 @@ fn provider(
     let kind_text = rp.kind.as_deref().unwrap_or(name);
     let Ok(kind) = kind_text.parse::<Kind>() else {
         if rp.kind.is_some() {
-            p.add(
-                key("kind"),
-                format!("{kind_text:?} is not a kind; use one of {}", preset::KINDS),
-            );
-        } else {
+            let hint = did_you_mean(kind_text, preset::KINDS.split(", "));
             p.add(
                 key("kind"),
                 format!(
-                    "is missing, and the table's name {name:?} is not a kind; set kind to one of {}",
+                    "{kind_text:?} is not a kind{hint}; the kinds are {}",
+                    preset::KINDS
+                ),
+            );
+        } else {
+            let hint = did_you_mean(name, preset::KINDS.split(", "));
+            p.add(
+                key("kind"),
+                format!(
+                    "is missing, and the table's name {name:?} is not a kind{hint}; set kind to one of {}",
                     preset::KINDS
                 ),
             );

@@ -115,6 +115,15 @@ impl Provider {
 
     /// Stops this provider's tasks for good, once its slots were handed over (see
     /// `TokenCell::pause`): a reload's replacement takes the grants over from the store.
+    /// Stops this provider for good: refreshes under way store their answers first, then
+    /// every slot is retired and the provider's tasks end.
+    pub async fn shut_down(&self) {
+        for cell in self.cells() {
+            cell.pause().await.hand_over();
+        }
+        self.stop();
+    }
+
     pub fn stop(&self) {
         if let Ok(tasks) = self.tasks.lock() {
             for t in tasks.iter() {

@@ -6,7 +6,7 @@ pub mod admission;
 pub mod body;
 pub mod forward;
 pub mod headers;
-mod inject;
+pub mod inject;
 mod policy;
 pub mod response;
 mod rewrite;

@@ -33,7 +33,7 @@ impl Backoff {
     pub fn failed(&mut self, e: &io::Error, listener: &str) -> Duration {
         self.failures += 1;
         let exhausted = matches!(e.raw_os_error(), Some(ENFILE | EMFILE | ENOBUFS | ENOMEM));
-        if self.logged.map_or(true, |at| at.elapsed() >= LOG_EVERY) {
+        if self.logged.is_none_or(|at| at.elapsed() >= LOG_EVERY) {
             let failures = std::mem::take(&mut self.failures);
             if exhausted {
                 tracing::warn!(listener, error = %e, failures, "accept failed: out of file descriptors or memory; backing off");

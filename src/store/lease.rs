@@ -31,7 +31,7 @@ impl Lease {
     }
 
     pub fn held(&self) -> bool {
-        self.handle.as_ref().map_or(true, |h| h.held())
+        self.handle.as_ref().is_none_or(|h| h.held())
     }
 
     pub async fn release(mut self) {

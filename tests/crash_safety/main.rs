@@ -105,7 +105,7 @@ async fn sigkill_during_refresh_heavy_traffic_never_loses_or_rewinds_the_store()
         for t in 0..TRAFFIC_TASKS {
             traffic(&mut load, sidecar.proxy, rng.next() ^ t);
         }
-        let right_after_an_answer = rng.next() % 2 == 0;
+        let right_after_an_answer = rng.next().is_multiple_of(2);
         if right_after_an_answer {
             // Kill 0-30 ms (mostly less) after the platform has answered a refresh: the answer
             // is then on its way to the proxy, being written to the store, or just written and

@@ -111,7 +111,16 @@ async fn assert_needs_login_everywhere(s: &Sidecar, config: &Path, fake: &FakePl
     assert_eq!(ready["missing"][0]["subject"], "alice", "{ctx}: {ready}");
     assert_eq!(ready["missing"][0]["status"], "needs_login", "{ctx}: {ready}");
 
-    let page = http.get(admin("/")).send().await.unwrap().text().await.unwrap();
+    // The status page is served at public_url's host (http://localhost:PORT).
+    let page = http
+        .get(admin("/"))
+        .header("host", format!("localhost:{}", s.admin.port()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let row = page
         .split("<tr")
         .find(|r| r.contains("alice"))
@@ -167,6 +176,8 @@ async fn browser_login(s: &Sidecar, fake: &FakePlatform, user: &str) {
     let http = http();
     let resp = http
         .get(format!("http://{}/oauth/{PROVIDER}/login?user={user}", s.admin))
+        // As a browser at public_url (http://localhost:PORT) sends it.
+        .header("host", format!("localhost:{}", s.admin.port()))
         .send()
         .await
         .expect("login answers");

@@ -99,7 +99,7 @@ pub fn base64_url(data: &[u8]) -> String {
 /// Decodes standard base64 with correct padding; `None` for anything else.
 pub fn base64_std_decode(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return None;
     }
     let mut out = Vec::new();

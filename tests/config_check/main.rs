@@ -1,6 +1,8 @@
 //! `token-sidecar check` as a user runs it: valid files print the resolved routes with
 //! secrets masked and exit 0; each kind of mistake exits 1 with a message naming the key.
 
+mod messages;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
