@@ -166,7 +166,8 @@ impl TokenCell {
         }
         let before = self.status();
         self.set_status(Status::Refreshing);
-        let result = self.obtain(client).await;
+        let from = self.current.load_full();
+        let result = self.obtain(client, from).await;
         self.attempts.fetch_add(1, Ordering::AcqRel);
         match result {
             Ok(token) => Ok(token),

@@ -28,54 +28,63 @@ fn store_error(e: StoreError) -> TokenError {
 }
 
 impl TokenCell {
-    pub(super) async fn obtain(&self, client: &PlatformClient) -> Result<Arc<Token>, TokenError> {
+    /// Obtains the token that replaces `from` (the token current when the refresh began).
+    pub(super) async fn obtain(
+        &self,
+        client: &PlatformClient,
+        from: Option<Arc<Token>>,
+    ) -> Result<Arc<Token>, TokenError> {
         match self.kind {
-            TokenKind::App => self.obtain_app(client).await,
+            TokenKind::App => self.obtain_app(client, from).await,
             TokenKind::User => {
                 let lease = client
                     .store
                     .lock(&self.provider, &self.subject)
                     .await
                     .map_err(store_error)?;
-                let result = self.obtain_user(client, &lease).await;
+                let result = self.obtain_user(client, &lease, from).await;
                 lease.release().await;
                 result
             }
         }
     }
 
+    /// The current token, when another replica's replaced `from` while this one waited for
+    /// the lock (its notice came, or the store read found it): no call is needed then.
+    fn rotated_since(&self, from: &Option<Arc<Token>>) -> Option<Arc<Token>> {
+        let current = self.current().clone()?;
+        let from = from.as_ref().map_or(0, |t| t.version);
+        let usable = current.is_fresh(Instant::now()) && self.status() != Status::NeedsLogin;
+        (current.version > from && usable).then_some(current)
+    }
+
     /// App tokens are renewed by client credentials even where a refresh token came; one
     /// call per rotation across replicas while the store answers, one per replica while not.
-    async fn obtain_app(&self, client: &PlatformClient) -> Result<Arc<Token>, TokenError> {
-        let held = self.current().as_ref().map_or(0, |t| t.version);
+    async fn obtain_app(
+        &self,
+        client: &PlatformClient,
+        from: Option<Arc<Token>>,
+    ) -> Result<Arc<Token>, TokenError> {
         let lease = match client.store.lock(&self.provider, &self.subject).await {
             Ok(lease) => Some(lease),
             // A dead store costs one call per replica, never a stale token.
             Err(e) if e.is_unavailable() => None,
             Err(e) => return Err(store_error(e)),
         };
-        let mut base = held;
+        let mut base = self.current().as_ref().map_or(0, |t| t.version);
         if lease.is_some() {
             match client.store.load_one(&self.provider, &self.subject).await {
                 Ok(Some(stored)) => {
-                    if let Some(t) = self.adopt(&stored).filter(|t| t.is_fresh(Instant::now())) {
-                        return Ok(t);
-                    }
-                    base = stored.version.max(held);
+                    self.adopt(&stored);
+                    base = stored.version;
                 }
                 Ok(None) => base = 0,
                 Err(_) => {}
             }
         }
-        let (sent, sent_wall) = (Instant::now(), SystemTime::now());
-        let answer = client.grant(Grant::ClientCredentials).await?;
-        let token = Token::from_answer(answer, sent, sent_wall, self.next_generation()).based_on(base);
-        let result = match &lease {
-            Some(_) => {
-                self.save_and_install(client, token, Expect::Version(base), None, Status::Valid)
-                    .await
-            }
-            None => Ok(self.install_new(client, token)),
+        let result = match self.rotated_since(&from) {
+            Some(t) => Ok(t),
+            None => self.fetch_app(client, base, lease.is_some()).await,
         };
         if let Some(lease) = lease {
             lease.release().await;
@@ -83,23 +92,63 @@ impl TokenCell {
         result
     }
 
-    async fn obtain_user(&self, client: &PlatformClient, lease: &Lease) -> Result<Arc<Token>, TokenError> {
+    /// One client-credentials call; its answer stored against `base` when `store`.
+    async fn fetch_app(
+        &self,
+        client: &PlatformClient,
+        base: u64,
+        store: bool,
+    ) -> Result<Arc<Token>, TokenError> {
+        let (sent, sent_wall) = (Instant::now(), SystemTime::now());
+        let answer = client.grant(Grant::ClientCredentials).await?;
+        let token = Token::from_answer(answer, sent, sent_wall, self.next_generation()).based_on(base);
+        if store {
+            self.save_and_install(client, token, Expect::Version(base), None, Status::Valid)
+                .await
+        } else {
+            Ok(self.install_new(client, token))
+        }
+    }
+
+    async fn obtain_user(
+        &self,
+        client: &PlatformClient,
+        lease: &Lease,
+        from: Option<Arc<Token>>,
+    ) -> Result<Arc<Token>, TokenError> {
         let stored = client
             .store
             .load_one(&self.provider, &self.subject)
             .await
             .map_err(store_error)?;
+        // The store's word may be newer than the last notice: a refresh, a login, a refusal.
+        if let Some(st) = &stored {
+            self.adopt(st);
+        }
         let held = self.current().clone();
-        let held_version = held.as_ref().map_or(0, |t| t.version);
-        let base = match stored {
-            Some(st) if st.version > held_version => match self.use_stored(&st)? {
-                Usable::Fresh(t) => return Ok(t),
-                Usable::Stale(t) => t,
-            },
+        match &stored {
+            // Refused (on another replica, or before a restart): never presented again. Unless
+            // this replica holds a newer grant the store could not take yet (a login while
+            // the store was down).
+            Some(st)
+                if st.token.needs_login
+                    && !held.as_ref().is_some_and(|t| !t.saved && t.version >= st.version) =>
+            {
+                let why = st
+                    .token
+                    .refused
+                    .clone()
+                    .unwrap_or_else(|| "the platform refused this grant".into());
+                return Err(TokenError::RefusedEarlier(why));
+            }
             // Removed from the store by another replica; the notice of it retires this slot.
             None if held.as_ref().is_some_and(|t| t.saved) => return Err(TokenError::NotConnected),
-            _ => held.ok_or(TokenError::NotConnected)?,
-        };
+            _ => {}
+        }
+        if let Some(t) = self.rotated_since(&from) {
+            return Ok(t);
+        }
+        let base = held.ok_or(TokenError::NotConnected)?;
         let Some(rt) = base.refresh.clone() else {
             return self
                 .store_needs_login(client, &base, TokenError::NoRefreshToken)
@@ -162,7 +211,7 @@ impl TokenCell {
         if token.is_fresh(Instant::now()) {
             Ok(Usable::Fresh(token))
         } else {
-            Ok(Usable::Stale(token))
+            Ok(Usable::Stale)
         }
     }
 
@@ -266,7 +315,7 @@ impl TokenCell {
 enum Usable {
     Fresh(Arc<Token>),
     /// Due for a refresh, or past its expiry: refresh from it.
-    Stale(Arc<Token>),
+    Stale,
 }
 
 impl Usable {
@@ -274,7 +323,7 @@ impl Usable {
     fn fresh(self) -> Result<Arc<Token>, TokenError> {
         match self {
             Usable::Fresh(t) => Ok(t),
-            Usable::Stale(_) => Err(store_error(StoreError::Protocol(
+            Usable::Stale => Err(store_error(StoreError::Protocol(
                 "another replica stored a token that is already expired; refreshing from it".into(),
             ))),
         }
