@@ -282,8 +282,16 @@ impl TokenCell {
     /// Takes a stored token that is newer than the one held (another replica's refresh,
     /// login or refusal); `None` when it is not newer or cannot be used.
     pub fn adopt(&self, stored: &Versioned) -> Option<Arc<Token>> {
-        let held = self.current.load().as_ref().map_or(0, |t| t.version);
+        let current = self.current.load_full();
+        let held = current.as_ref().map_or(0, |t| t.version);
         if stored.version <= held || self.is_retired() {
+            return None;
+        }
+        // A token this replica obtained but could not store yet is a grant in hand: a
+        // refusal stored meanwhile (of the refresh token it was rotated from, presented by
+        // another replica) does not replace it; its save in the background settles which
+        // one stands.
+        if stored.token.needs_login && current.as_ref().is_some_and(|t| !t.saved) {
             return None;
         }
         let token = Arc::new(Token::from_versioned(stored, self.next_generation())?);

@@ -296,7 +296,15 @@ impl TokenCell {
                     let token = self.install_new(client, token);
                     let store = Arc::clone(&client.store);
                     let generation = token.generation;
-                    tokio::spawn(keep_saving(self.me.clone(), store, stored, expect, generation));
+                    let spent = spent.cloned();
+                    tokio::spawn(keep_saving(
+                        self.me.clone(),
+                        store,
+                        stored,
+                        expect,
+                        spent,
+                        generation,
+                    ));
                     return Ok(token);
                 }
             }
@@ -336,7 +344,8 @@ async fn keep_saving(
     cell: Weak<TokenCell>,
     store: Arc<dyn TokenStore>,
     stored: StoredToken,
-    expect: Expect,
+    mut expect: Expect,
+    spent: Option<RefreshToken>,
     generation: u64,
 ) {
     let mut delay = Duration::from_secs(1);
@@ -354,13 +363,23 @@ async fn keep_saving(
                 return;
             }
             Ok(Saved::Conflict) => {
-                if let Ok(Some(now)) = store.load_one(&cell.provider, &cell.subject).await {
-                    if now.token == stored {
-                        cell.mark_saved(generation, now.version);
-                    } else {
-                        cell.adopt(&now);
-                    }
+                let Ok(Some(now)) = store.load_one(&cell.provider, &cell.subject).await else {
+                    continue;
+                };
+                if now.token == stored {
+                    cell.mark_saved(generation, now.version);
+                    return;
                 }
+                // Another replica presented the refresh token this answer rotated, was
+                // refused, and stored the refusal: this answer is the grant, and replaces it.
+                let refused_ours =
+                    now.token.needs_login && spent.is_some() && now.token.refresh_token == spent;
+                if refused_ours {
+                    expect = Expect::Version(now.version);
+                    delay = Duration::from_millis(50);
+                    continue;
+                }
+                cell.adopt(&now);
                 return;
             }
             Err(_) => {}

@@ -7,6 +7,7 @@
 mod authorize;
 mod blaze;
 mod firework;
+mod gate;
 mod glimesh;
 mod grants;
 mod kind;
