@@ -8,9 +8,10 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 
 use token_sidecar::metrics::Metrics;
-use token_sidecar::oauth::{FileStore, StoredToken, TokenStore};
 use token_sidecar::proxy::{inject, target};
+use token_sidecar::secret::AccessToken;
 use token_sidecar::snapshot::Snapshot;
+use token_sidecar::store::{FileStore, StoredToken, TokenStore, Versioned};
 
 const CONFIG: &str = r#"
 [server]
@@ -41,18 +42,31 @@ fn snapshot(dir: &std::path::Path) -> Snapshot {
     std::fs::write(&path, text).expect("write config");
     let config = token_sidecar::config::load(&path).expect("valid config");
     let metrics = Arc::new(Metrics::new());
-    let store: Arc<dyn TokenStore> = FileStore::open(&dir.join("tokens.json")).expect("store");
+    let store: Arc<dyn TokenStore> =
+        FileStore::open(&dir.join("tokens.json"), None, metrics.store.clone()).expect("store");
     let snapshot = Snapshot::build(Arc::new(config), &metrics, &store, None).expect("snapshot");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs_f64();
-    let stored: StoredToken = serde_json::from_value(serde_json::json!({
-        "provider": "twitch", "subject": "app", "kind": "app",
-        "access_token": "bench-access-token-0123456789", "issued_at": now, "lifetime": 86400.0,
-    }))
-    .expect("a stored token");
-    snapshot.restore(&[stored]);
+    let stored = StoredToken {
+        provider: "twitch".into(),
+        subject: "app".into(),
+        kind: "app".into(),
+        access_token: AccessToken::new("bench-access-token-0123456789"),
+        refresh_token: None,
+        issued_at: now,
+        lifetime: 86400.0,
+        refresh_expires_at: None,
+        scopes: Vec::new(),
+        user_id: None,
+        needs_login: false,
+        refused: None,
+    };
+    snapshot.restore(&[Versioned {
+        version: 1,
+        token: stored,
+    }]);
     snapshot
 }
 

@@ -25,8 +25,13 @@ pub enum Command {
     Run,
     /// Validate the configuration and print the resolved providers and routes.
     Check,
-    /// List the stored tokens (never their values).
+    /// List the stored tokens (never their values). Needs only [store] of the configuration.
     Tokens,
+    /// Work on the configured token store.
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
+    },
     /// Try it without an account: the proxy and a local OAuth 2.0 platform in one process.
     Demo(DemoArgs),
     /// Print a shell completion script.
@@ -76,4 +81,14 @@ pub struct LoginArgs {
     /// Whose token it becomes.
     #[arg(long, value_name = "NAME", default_value = "default")]
     pub user: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreAction {
+    /// Copy the tokens of a file store into the configured store (a newer token already
+    /// there is kept); prints what it copied and kept. Needs only [store].
+    Import {
+        /// The file store to copy from (a tokens.json).
+        file: PathBuf,
+    },
 }

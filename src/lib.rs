@@ -7,6 +7,7 @@ pub mod atomic_write;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod follow;
 pub mod login_command;
 pub mod metrics;
 pub mod oauth;
@@ -17,6 +18,7 @@ pub mod report;
 pub mod secret;
 pub mod server;
 pub mod snapshot;
+pub mod store;
 pub mod token_files;
 
 use std::future::Future;
@@ -33,16 +35,17 @@ use crate::admin::Surface;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::oauth::device_logins::DeviceLogins;
-use crate::oauth::login::PendingLogins;
-use crate::oauth::{FileStore, StoreError, TokenStore};
+use crate::oauth::login::{Logins, PendingLogins};
+use crate::oauth::{StoreError, TokenStore};
 use crate::snapshot::{BuildError, Snapshot};
+use crate::store::open::Opened;
 
 /// State shared by every listener: the hot-swapped snapshot and the metrics.
 pub struct Shared {
     pub snapshot: ArcSwap<Snapshot>,
     pub metrics: Arc<Metrics>,
     /// Logins between their redirect and their callback; they outlive reloads.
-    pub pending: PendingLogins,
+    pub pending: Logins,
     /// Device-code logins waiting for a person to enter their code; they outlive reloads.
     pub device_logins: DeviceLogins,
     /// Requests being served by the proxy listener, against `max_concurrent_requests`.
@@ -96,6 +99,32 @@ async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartE
         .map_err(|source| StartError::Bind { key, addr, source })
 }
 
+/// The tokens to start with. Redis may be down: the proxy starts without its tokens then,
+/// and reads them as soon as it answers.
+async fn initial_tokens(
+    opened: &Opened,
+    wait: std::time::Duration,
+) -> Result<Vec<store::Versioned>, StartError> {
+    let store = opened.store();
+    if let Opened::Redis(r) = opened {
+        if !r.wait_up(wait).await {
+            tracing::warn!(
+                "the token store (Redis) is unreachable; starting without its tokens, which are read \
+                 as soon as it answers"
+            );
+            return Ok(Vec::new());
+        }
+    }
+    match store.load().await {
+        Ok(loaded) => Ok(loaded.tokens),
+        Err(e) if e.is_unavailable() => {
+            tracing::warn!(error = %e, "cannot read the token store; starting without its tokens");
+            Ok(Vec::new())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Starts the proxy with `config` and serves until `shutdown` resolves.
 pub async fn run(
     mut config: Config,
@@ -133,16 +162,30 @@ pub async fn run(
     }
 
     let metrics = Arc::new(Metrics::new());
-    let file_store = FileStore::open(&config.store.path)?;
-    let stored = file_store.load()?;
-    let store: Arc<dyn TokenStore> = file_store;
+    let lock_ttl = match &config.store.kind {
+        config::StoreKind::Redis(r) => r.lock_ttl,
+        config::StoreKind::File => std::time::Duration::ZERO,
+    };
+    // A refresh waits for another replica's lock at most as long as that replica's refresh
+    // can take.
+    let max_lock_wait = server.connect_timeout + server.request_timeout + lock_ttl;
+    let opened = store::open(&config.store, max_lock_wait, metrics.store.clone())?;
+    let store = opened.store();
+    // Notices from now on: none is lost between the read below and the follower's start.
+    let changes = store.changes();
+    tracing::info!(store = %config.store.describe(), "token store");
+    let stored = initial_tokens(&opened, server.connect_timeout).await?;
+    let pending = match &opened {
+        Opened::File(_) => Logins::Memory(PendingLogins::default()),
+        Opened::Redis(r) => Logins::Shared(r.logins()),
+    };
     let source = config.source.clone();
     let snapshot = Snapshot::build(Arc::new(config), &metrics, &store, None)?;
     snapshot.restore(&stored);
     let shared = Arc::new(Shared {
         snapshot: ArcSwap::from_pointee(snapshot),
         metrics,
-        pending: PendingLogins::default(),
+        pending,
         device_logins: DeviceLogins::default(),
         active: AtomicUsize::new(0),
         default_max_concurrent: server::descriptors::default_max_concurrent_requests(
@@ -181,6 +224,9 @@ pub async fn run(
         servers.spawn(server::serve(name, listener, handler, stop_rx.clone(), limits));
     }
     servers.spawn(token_files::keep(Arc::clone(&shared), stop_rx.clone()));
+    if let Some(changes) = changes {
+        servers.spawn(follow::follow(Arc::clone(&shared), changes, stop_rx.clone()));
+    }
     if let Some(path) = source {
         let (s, trigger) = (Arc::clone(&shared), Arc::clone(&shared.reload));
         servers.spawn(reload::watch(s, path, admin_addr, trigger, stop_rx.clone()));

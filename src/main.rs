@@ -1,6 +1,7 @@
 //! The binary: parse the command line, load the configuration, and run.
 
 mod cli;
+mod store_cmd;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use clap::{CommandFactory, Parser};
 use token_sidecar::config::{self, Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command, DemoArgs};
+use cli::{Cli, Command, DemoArgs, StoreAction};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -36,25 +37,12 @@ fn main() -> ExitCode {
             println!("\n{}: valid", path.display());
             ExitCode::SUCCESS
         }),
-        Command::Tokens => tokens(&path),
+        // These need only [store]: the rest of the file may be anything.
+        Command::Tokens => store_cmd::run(&path, None),
+        Command::Store {
+            action: StoreAction::Import { file },
+        } => store_cmd::run(&path, Some(&file)),
         Command::Run => with_config(&path, serve),
-    }
-}
-
-/// Lists the stored tokens; only `[store]` needs to be valid.
-fn tokens(path: &Path) -> ExitCode {
-    let listed = config::load_store(path)
-        .map_err(anyhow::Error::from)
-        .and_then(|store| Ok(token_sidecar::oauth::store::read(&store.path)?));
-    match listed {
-        Ok(tokens) => {
-            print!("{}", token_sidecar::report::stored(&tokens));
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("token-sidecar: {e}");
-            ExitCode::from(1)
-        }
     }
 }
 

@@ -2,8 +2,8 @@
 //! one), so each `run` — and each test — has its own. Names and labels are SPEC.md's.
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -20,6 +20,54 @@ pub struct Metrics {
     pub token_needs_login: IntGaugeVec,
     pub config_generation: IntGauge,
     pub config_reloads: IntCounterVec,
+    pub store: StoreMetrics,
+}
+
+/// The token store's health: whether it answers, its failed operations, and how long
+/// refreshes waited for another replica's lock.
+#[derive(Clone)]
+pub struct StoreMetrics {
+    pub up: IntGauge,
+    /// By `op`: `load`, `save`, `remove`, `lock`.
+    pub errors: IntCounterVec,
+    pub lock_wait: Histogram,
+}
+
+impl StoreMetrics {
+    fn new() -> StoreMetrics {
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "token_sidecar_store_errors_total",
+                "Token store operations that failed (each failed attempt of a retried write counts), by op.",
+            ),
+            &["op"],
+        )
+        .expect("static metric definition");
+        for op in ["load", "save", "remove", "lock"] {
+            errors.with_label_values(&[op]);
+        }
+        StoreMetrics {
+            up: IntGauge::new(
+                "token_sidecar_store_up",
+                "1 while the token store answers, 0 while it does not.",
+            )
+            .expect("static metric definition"),
+            errors,
+            lock_wait: Histogram::with_opts(
+                HistogramOpts::new(
+                    "token_sidecar_refresh_lock_wait_seconds",
+                    "How long a refresh waited for the refresh lock another replica held.",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            )
+            .expect("static metric definition"),
+        }
+    }
+
+    /// Handles that no registry exports, for the commands that open a store without serving.
+    pub fn unregistered() -> StoreMetrics {
+        StoreMetrics::new()
+    }
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -118,6 +166,7 @@ impl Metrics {
                 &["result"],
             )
             .expect("static metric definition"),
+            store: StoreMetrics::new(),
             registry,
         };
         for c in [
@@ -133,6 +182,9 @@ impl Metrics {
             Box::new(m.token_needs_login.clone()),
             Box::new(m.config_generation.clone()),
             Box::new(m.config_reloads.clone()),
+            Box::new(m.store.up.clone()),
+            Box::new(m.store.errors.clone()),
+            Box::new(m.store.lock_wait.clone()),
         ] {
             m.registry.register(c).expect("each metric is registered once");
         }

@@ -121,7 +121,7 @@ pub async fn reload(shared: &Shared, path: &Path, admin_addr: SocketAddr) -> Res
     for cell in &cells {
         paused.push(cell.pause().await);
     }
-    let stored = shared.store.load()?;
+    let stored = shared.store.load().await?.tokens;
     // Commit, with steps that cannot fail: the replaced providers stop for good and their
     // successors take their grants over from what was just read.
     for p in paused {
@@ -161,6 +161,14 @@ fn warn_on_restart_only_changes(old: &Config, new: &Config) {
         ("server.idle_timeout", o.idle_timeout != n.idle_timeout),
         ("server.log_format", o.log_format != n.log_format),
         ("store.path", old.store.path != new.store.path),
+        (
+            "store.kind, url, key_prefix or lock_ttl",
+            old.store.kind != new.store.kind,
+        ),
+        (
+            "store.encryption_key_file",
+            old.store.encryption_key_file != new.store.encryption_key_file,
+        ),
     ] {
         if changed {
             tracing::warn!(key, "changed; this key takes effect at the next restart");

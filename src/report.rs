@@ -4,8 +4,8 @@ use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, TokenSpec};
-use crate::oauth::store::StoredToken;
 use crate::oauth::token::unix;
+use crate::store::StoredToken;
 
 pub fn resolved(config: &Config) -> String {
     let mut out = String::new();

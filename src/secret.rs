@@ -68,6 +68,10 @@ secret_type!(
     /// the token once the person approves.
     DeviceCode
 );
+secret_type!(
+    /// A Redis URL, which may carry a user and password.
+    RedisUrl
+);
 
 #[cfg(test)]
 mod tests {

@@ -10,10 +10,11 @@ use http::{header, HeaderName, HeaderValue};
 
 use crate::config::{Config, Kind, TokenSpec};
 use crate::metrics::Metrics;
-use crate::oauth::{ClientBuildError, Provider, StoredToken, TokenStore};
+use crate::oauth::{ClientBuildError, Provider, TokenStore};
 use crate::policy::{AdminOrigin, HostPolicy, OriginPolicy};
 use crate::proxy::route::{RequestCounts, Route, RouteMetrics, Router};
 use crate::proxy::upstream::{self, TlsSetupError, UpstreamClient};
+use crate::store::Versioned;
 
 pub struct Snapshot {
     pub config: Arc<Config>,
@@ -166,13 +167,13 @@ impl Snapshot {
 
     /// Puts stored tokens back into the slots of the providers they belong to (providers
     /// already running, kept across a reload, hold them already).
-    pub fn restore(&self, stored: &[StoredToken]) {
+    pub fn restore(&self, stored: &[Versioned]) {
         for s in stored {
-            match self.providers.get(&s.provider) {
+            match self.providers.get(&s.token.provider) {
                 Some(p) if p.is_started() => {}
                 Some(p) => p.restore(s),
                 None => {
-                    tracing::info!(provider = %s.provider, subject = %s.subject, "stored token of an unconfigured provider ignored")
+                    tracing::info!(provider = %s.token.provider, subject = %s.token.subject, "stored token of an unconfigured provider ignored")
                 }
             }
         }

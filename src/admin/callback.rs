@@ -26,7 +26,7 @@ pub async fn callback(shared: &Shared, name: &str, uri: &Uri, headers: &HeaderMa
         );
     };
     let binding = cookie::binding(headers, &state);
-    let pending = match shared.pending.take(&state, binding.as_deref()) {
+    let pending = match shared.pending.take(&state, binding.as_deref()).await {
         Ok(p) => p,
         Err(StateRefusal::Expired) => {
             return refused(
@@ -41,6 +41,16 @@ pub async fn callback(shared: &Shared, name: &str, uri: &Uri, headers: &HeaderMa
             );
         }
         Err(StateRefusal::OtherBrowser) => return other_browser(shared),
+        Err(StateRefusal::Unavailable) => {
+            // The login stays where it is: the same callback may be tried again.
+            return outcome(
+                StatusCode::SERVICE_UNAVAILABLE,
+                false,
+                "This login cannot be completed now",
+                html! { "The token store (Redis), which keeps logins under way, does not answer." },
+                html! { "Reload this page in a minute." },
+            );
+        }
     };
     let mut resp = finish(shared, name, query, &pending).await;
     // The login is over, whatever its outcome: its cookie goes.
@@ -110,7 +120,19 @@ async fn finish(shared: &Shared, name: &str, query: Option<&str>, pending: &Pend
     match login::exchange(&provider.client, AuthorizationCode::new(code), pending).await {
         Ok(token) => {
             let cell = provider.user_or_insert(&pending.user);
-            let token = cell.install_login(&provider.client, token).await;
+            let token = match cell.install_login(&provider.client, token).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(provider = name, subject = %pending.user, error = %e, "the login's token was not kept");
+                    return outcome(
+                        StatusCode::CONFLICT,
+                        false,
+                        "The login was not kept",
+                        html! { "The token of " b { (pending.user) } " was removed while the login was under way." },
+                        again(&pending.user),
+                    );
+                }
+            };
             tracing::info!(provider = name, subject = %pending.user, "user connected");
             let scopes = if token.scopes.is_empty() {
                 "none reported".to_string()

@@ -109,6 +109,16 @@ pub async fn start(shared: &Shared, name: &str, uri: &Uri, headers: &HeaderMap) 
                 (STATE_TTL.as_secs() / 60) " minutes after it started."
             },
         ),
+        Err(LoginError::Store(e)) => {
+            tracing::warn!(provider = name, error = %e, "login could not start: the token store does not answer");
+            outcome(
+                StatusCode::SERVICE_UNAVAILABLE,
+                false,
+                "The login cannot start now",
+                html! { "The token store (Redis), which keeps logins under way, does not answer." },
+                html! { "Try again in a minute." },
+            )
+        }
         Err(e) => {
             tracing::warn!(provider = name, error = %e, "login could not start");
             outcome(

@@ -98,8 +98,11 @@ fn installer(shared: Weak<Shared>, provider: &str, user: &str) -> Install {
                 return Err(format!("provider {provider:?} is no longer configured"));
             };
             let cell = p.user_or_insert(&user);
-            cell.install_login(&p.client, token).await;
-            Ok(())
+            // As the callback: a token that cannot be stored first is not used.
+            cell.install_login(&p.client, token)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("the token could not be stored: {e}"))
         })
     })
 }

@@ -9,6 +9,7 @@ mod problems;
 mod raw;
 mod routes;
 mod scalar;
+mod store;
 mod store_only;
 mod suggest;
 mod token_files;
@@ -29,6 +30,7 @@ use crate::secret::{AdminToken, ClientSecret};
 pub use load::{config_path, from_toml, load, load_from};
 pub use preset::{Kind, Preset};
 pub use problems::{ConfigError, Problem};
+pub use store::{RedisStore, Store, StoreKind, DEFAULT_KEY_PREFIX, DEFAULT_LOCK_TTL};
 pub use store_only::{load_admin, load_store};
 pub use validate::{env_var, validate};
 pub use warnings::Warning;
@@ -103,11 +105,6 @@ pub struct Server {
     /// Serialized origins (`scheme://host[:port]`) allowed to call the proxy listener.
     pub allowed_origins: Vec<String>,
     pub idle_timeout: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct Store {
-    pub path: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -83,9 +83,27 @@ pub struct RawServer {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
+    /// "file" (the default) or "redis".
+    #[serde(default, deserialize_with = "scalar::text")]
+    pub kind: Option<String>,
     /// The embedded store's JSON file.
     #[serde(default, deserialize_with = "scalar::text")]
     pub path: Option<String>,
+    /// kind = "redis": redis://, rediss:// or redis+unix:// (may carry a password).
+    #[serde(default, deserialize_with = "scalar::text")]
+    pub url: Option<String>,
+    /// kind = "redis": a file holding the URL instead.
+    #[serde(default, deserialize_with = "scalar::text")]
+    pub url_file: Option<String>,
+    /// kind = "redis": every key written starts with "{key_prefix}:".
+    #[serde(default, deserialize_with = "scalar::text")]
+    pub key_prefix: Option<String>,
+    /// kind = "redis": the lease of a refresh lock, renewed while the refresh runs.
+    #[serde(default, deserialize_with = "scalar::text")]
+    pub lock_ttl: Option<String>,
+    /// Either kind: a file holding 32 random bytes (base64) that encrypt tokens at rest.
+    #[serde(default, deserialize_with = "scalar::text")]
+    pub encryption_key_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

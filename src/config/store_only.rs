@@ -1,7 +1,7 @@
-//! One table alone, for commands that need only it: `[store]` for `token-sidecar tokens`,
-//! `[server]` for `token-sidecar login` (which talks to a running proxy). The rest of the
-//! file may be incomplete, such as client secrets that only the running proxy's environment
-//! holds.
+//! One table alone, for commands that need only it: `[store]` for `token-sidecar tokens`
+//! and `store import`, `[server]` for `token-sidecar login` (which talks to a running
+//! proxy). The rest of the file may be incomplete, such as client secrets that only the
+//! running proxy's environment holds.
 
 use std::path::Path;
 
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::load::{base_of, environment, Source};
 use super::problems::Problems;
 use super::raw::{RawConfig, RawServer, RawStore};
-use super::validate::store;
+use super::store::store;
 use super::{explain, ConfigError, Server, Store};
 
 /// Everything but `[store]` is ignored, neither read nor checked.
@@ -27,9 +27,15 @@ pub fn load_store(path: &Path) -> Result<Store, ConfigError> {
     let figment = source
         .figment()
         .merge(environment(Env::prefixed("TOKEN_SIDECAR_")));
-    match figment.extract::<StoreOnly>() {
-        Ok(raw) => Ok(store(&raw.store, base_of(path))),
-        Err(e) => Err(source.placed(explain::problems(e), &figment)),
+    let raw = figment
+        .extract::<StoreOnly>()
+        .map_err(|e| source.placed(explain::problems(e), &figment))?;
+    let mut p = Problems::default();
+    let store = store(&raw.store, base_of(path), &mut p);
+    if p.0.is_empty() {
+        Ok(store)
+    } else {
+        Err(source.placed(p.0, &figment))
     }
 }
 

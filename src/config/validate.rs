@@ -7,7 +7,7 @@ use std::sync::Arc;
 use url::Url;
 
 use super::problems::{ConfigError, Problems};
-use super::raw::{RawConfig, RawProvider, RawStore};
+use super::raw::{RawConfig, RawProvider};
 use super::routes::route;
 use super::suggest::did_you_mean;
 use super::*;
@@ -16,7 +16,7 @@ use super::*;
 pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
     let mut p = Problems::default();
     let server = server(&raw, &mut p);
-    let store = store(&raw.store, base);
+    let store = super::store::store(&raw.store, base, &mut p);
     let mut providers = BTreeMap::new();
     for (name, rp) in &raw.providers {
         if let Some(pc) = provider(name, rp, base, &server.public_url, &mut p) {
@@ -166,12 +166,6 @@ pub(super) fn server(raw: &RawConfig, p: &mut Problems) -> Server {
             s.idle_timeout.as_deref(),
             DEFAULT_IDLE_TIMEOUT,
         ),
-    }
-}
-
-pub(super) fn store(raw: &RawStore, base: &Path) -> Store {
-    Store {
-        path: resolve(base, raw.path.as_deref().unwrap_or(DEFAULT_STORE_PATH)),
     }
 }
 

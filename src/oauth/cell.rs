@@ -1,19 +1,20 @@
 //! One token's slot: the current token behind its own `ArcSwap` (read without a lock on
-//! every request), and a single-flight refresh that every waiting caller shares.
+//! every request), and a single-flight refresh that every waiting caller shares. How a
+//! refresh obtains its token (under the store's lock) is in `obtain`.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
 
 use arc_swap::{ArcSwapOption, Guard};
 use tokio::sync::Notify;
 
 use super::client::PlatformClient;
-use super::dialect::Grant;
 use super::error::TokenError;
 use super::schedule;
 pub use super::state::{Failure, Status, TokenKind};
-use super::token::{unix, Token};
+use super::token::Token;
+use crate::store::{Expect, Versioned};
 
 pub struct TokenCell {
     pub provider: String,
@@ -29,14 +30,18 @@ pub struct TokenCell {
     /// The outcome of the last failed attempt and when the next may start. Touched only on
     /// the slow path, never while a token is fresh.
     failure: Mutex<Option<Failure>>,
-    refresh_lock: tokio::sync::Mutex<()>,
+    pub(super) refresh_lock: tokio::sync::Mutex<()>,
+    /// Makes "install unless a newer version is current" one step.
+    installing: Mutex<()>,
     /// Wakes the refresher when a token is replaced outside its loop (a 401, a login).
     pub changed: Notify,
+    /// This cell, for the tasks it starts (a save retried in the background).
+    pub(super) me: Weak<TokenCell>,
 }
 
 impl TokenCell {
-    pub fn new(provider: &str, subject: &str, kind: TokenKind) -> Self {
-        TokenCell {
+    pub fn new(provider: &str, subject: &str, kind: TokenKind) -> Arc<Self> {
+        Arc::new_cyclic(|me| TokenCell {
             provider: provider.to_string(),
             subject: subject.to_string(),
             kind,
@@ -48,8 +53,10 @@ impl TokenCell {
             retired: AtomicBool::new(false),
             failure: Mutex::new(None),
             refresh_lock: tokio::sync::Mutex::new(()),
+            installing: Mutex::new(()),
             changed: Notify::new(),
-        }
+            me: me.clone(),
+        })
     }
 
     /// The current token, fresh or not; no lock.
@@ -71,7 +78,7 @@ impl TokenCell {
         Status::from_u8(self.status.load(Ordering::Acquire))
     }
 
-    fn set_status(&self, s: Status) {
+    pub(super) fn set_status(&self, s: Status) {
         self.status.store(s as u8, Ordering::Release);
     }
 
@@ -90,7 +97,7 @@ impl TokenCell {
         self.failure.lock().ok()?.clone()
     }
 
-    fn record(&self, failure: Option<Failure>) {
+    pub(super) fn record(&self, failure: Option<Failure>) {
         if let Ok(mut f) = self.failure.lock() {
             *f = failure;
         }
@@ -159,7 +166,8 @@ impl TokenCell {
         }
         let before = self.status();
         self.set_status(Status::Refreshing);
-        let result = self.obtain(client).await;
+        let from = self.current.load_full();
+        let result = self.obtain(client, from).await;
         self.attempts.fetch_add(1, Ordering::AcqRel);
         match result {
             Ok(token) => Ok(token),
@@ -200,88 +208,22 @@ impl TokenCell {
         }
     }
 
-    async fn obtain(&self, client: &PlatformClient) -> Result<Arc<Token>, TokenError> {
-        match self.kind {
-            // App tokens are renewed by client credentials even where a refresh token came.
-            TokenKind::App => {
-                let (sent, sent_wall) = (Instant::now(), SystemTime::now());
-                let answer = client.grant(Grant::ClientCredentials).await?;
-                let token = Token::from_answer(answer, sent, sent_wall, self.next_generation());
-                Ok(self.persist_and_install(client, token).await)
-            }
-            TokenKind::User => self.obtain_user(client).await,
-        }
-    }
-
-    async fn obtain_user(&self, client: &PlatformClient) -> Result<Arc<Token>, TokenError> {
-        // The store's lock covers the platform call and the save of its answer.
-        let guard = client
-            .store
-            .lock_refresh(&self.provider, &self.subject)
-            .await
-            .map_err(|e| TokenError::Store(Arc::new(e)))?;
-        let held = self.current.load_full();
-        let held_issued = held.as_ref().map_or(0.0, |t| unix(t.expires_at - t.lifetime));
-        let newer = guard.latest.as_ref().filter(|l| l.issued_at > held_issued);
-        if let Some(token) = newer.and_then(|l| Token::from_stored(l, self.next_generation())) {
-            // Another holder of a shared store refreshed first: use its token.
-            let token = Arc::new(token);
-            self.install(Arc::clone(&token), Status::Valid);
-            client.observe_expiry(&self.subject, &token);
-            return Ok(token);
-        }
-        let Some(held_token) = held.as_deref() else {
-            return Err(TokenError::NotConnected);
-        };
-        let Some(rt) = held_token.refresh.clone() else {
-            let e = TokenError::NoRefreshToken;
-            self.store_needs_login(client, held_token, &e).await;
-            return Err(e);
-        };
-        let (sent, sent_wall) = (Instant::now(), SystemTime::now());
-        let mut answer = match client.grant(Grant::Refresh(&rt)).await {
-            Ok(answer) => answer,
-            Err(e) => {
-                if e.is_rejection() {
-                    self.store_needs_login(client, held_token, &e).await;
-                }
-                return Err(e);
-            }
-        };
-        // A platform that does not rotate keeps the refresh token it was given.
-        answer.refresh = answer.refresh.or(Some(rt));
-        if answer.user_id.is_none() {
-            answer.user_id = held.as_ref().and_then(|t| t.user_id.clone());
-        }
-        let token = Token::from_answer(answer, sent, sent_wall, self.next_generation());
-        let token = self.persist_and_install(client, token).await;
-        drop(guard);
-        Ok(token)
-    }
-
-    /// Writes down, durably and before anything else happens, that the platform refused the
-    /// grant of `held`: a restart must neither present its refresh token again (a platform
-    /// with reuse detection may take that for an attack on the grant) nor inject it. Called
-    /// under the store's refresh lock, so no newer token can be overwritten.
-    async fn store_needs_login(&self, client: &PlatformClient, held: &Token, why: &TokenError) {
-        let why = why.to_string();
-        client.persist(&self.subject, self.kind, held, Some(&why)).await;
-    }
-
     /// Replaces the token of `generation` with `adjusted` (the same grant, with a lifetime
     /// the platform corrected), unless a refresh replaced it meanwhile: under the refresh
     /// lock, so the store can never be written back to a refresh token already spent.
     pub async fn adjust(&self, client: &PlatformClient, generation: u64, adjusted: Token) -> bool {
         let _flight = self.refresh_lock.lock().await;
-        let replaced = self.current.load().as_ref().map(|t| t.generation) != Some(generation);
+        let current = self.current.load_full();
+        let replaced = current.as_ref().map(|t| t.generation) != Some(generation);
         // A refused grant stays refused: storing it again would clear its `needs_login`.
         if replaced || self.is_retired() || self.status() == Status::NeedsLogin {
             return false;
         }
-        client.persist(&self.subject, self.kind, &adjusted, None).await;
-        client.observe_expiry(&self.subject, &adjusted);
-        self.install(Arc::new(adjusted), self.status());
-        true
+        let expect = Expect::Version(current.map_or(0, |t| t.version));
+        let status = self.status();
+        self.save_and_install(client, adjusted, expect, None, status)
+            .await
+            .is_ok()
     }
 
     pub fn next_generation(&self) -> u64 {
@@ -289,41 +231,97 @@ impl TokenCell {
     }
 
     /// Installs the token of a fresh login, under the refresh lock so that no refresh under
-    /// way can overwrite it with an older grant's outcome.
-    pub async fn install_login(&self, client: &PlatformClient, token: Token) -> Arc<Token> {
+    /// way can overwrite it with an older grant's outcome. A login supersedes whatever the
+    /// store holds; a refresh elsewhere that started from the older grant is then refused
+    /// its save.
+    pub async fn install_login(
+        &self,
+        client: &PlatformClient,
+        token: Token,
+    ) -> Result<Arc<Token>, TokenError> {
         let _flight = self.refresh_lock.lock().await;
-        let token = token.renumbered(self.next_generation());
-        self.persist_and_install(client, token).await
+        let base = self.current.load().as_ref().map_or(0, |t| t.version);
+        let token = token.renumbered(self.next_generation()).based_on(base);
+        self.save_and_install(client, token, Expect::Any, None, Status::Valid)
+            .await
     }
 
-    /// Stores `token`, then makes it current: a crash never leaves the store behind a token
-    /// that was used.
-    pub async fn persist_and_install(&self, client: &PlatformClient, token: Token) -> Arc<Token> {
-        client.persist(&self.subject, self.kind, &token, None).await;
-        let token = Arc::new(token);
-        self.install(Arc::clone(&token), Status::Valid);
-        client.observe_expiry(&self.subject, &token);
-        token
-    }
-
-    /// Makes `token` current with `status`, clearing any failure, and wakes the refresher.
-    pub fn install(&self, token: Arc<Token>, status: Status) {
-        self.current.store(Some(token));
+    /// Makes `token` current with `status`, clearing any failure, and wakes the refresher;
+    /// unless a token of a higher version is current already (another replica's, come in
+    /// meanwhile), which stays. Returns the token current afterwards.
+    pub fn install(&self, token: Arc<Token>, status: Status) -> Arc<Token> {
+        let _one = self.installing.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(current) = self.current.load_full() {
+            if current.version > token.version {
+                return current;
+            }
+        }
+        self.current.store(Some(Arc::clone(&token)));
         self.failures.store(0, Ordering::Release);
         self.record(None);
         self.set_status(status);
         self.changed.notify_waiters();
+        token
     }
 
     /// Puts back a token read from the store. A grant refused before stays `needs_login`
     /// until a new login, with the reason shown then (`refused`, when the store kept it).
-    pub fn restore(&self, token: Arc<Token>, needs_login: bool, refused: Option<String>) {
+    pub fn restore(&self, token: Arc<Token>, needs_login: bool, refused: Option<String>) -> Arc<Token> {
         if !needs_login {
             return self.install(token, Status::Valid);
         }
-        self.install(token, Status::NeedsLogin);
-        let why = refused.unwrap_or_else(|| "the platform refused this grant before the last restart".into());
-        self.record(Some(Failure::new(TokenError::RefusedEarlier(why), None)));
+        let installed = self.install(Arc::clone(&token), Status::NeedsLogin);
+        if Arc::ptr_eq(&installed, &token) {
+            let why =
+                refused.unwrap_or_else(|| "the platform refused this grant before the last restart".into());
+            self.record(Some(Failure::new(TokenError::RefusedEarlier(why), None)));
+        }
+        installed
+    }
+
+    /// Takes a stored token that is newer than the one held (another replica's refresh,
+    /// login or refusal); `None` when it is not newer or cannot be used.
+    pub fn adopt(&self, stored: &Versioned) -> Option<Arc<Token>> {
+        let current = self.current.load_full();
+        let held = current.as_ref().map_or(0, |t| t.version);
+        if stored.version <= held || self.is_retired() {
+            return None;
+        }
+        // A token this replica obtained but could not store yet is a grant in hand: a
+        // refusal stored meanwhile (of the refresh token it was rotated from, presented by
+        // another replica) does not replace it; its save in the background settles which
+        // one stands.
+        if stored.token.needs_login && current.as_ref().is_some_and(|t| !t.saved) {
+            return None;
+        }
+        let token = Arc::new(Token::from_versioned(stored, self.next_generation())?);
+        let installed = self.restore(
+            Arc::clone(&token),
+            stored.token.needs_login,
+            stored.token.refused.clone(),
+        );
+        Arc::ptr_eq(&installed, &token).then_some(installed)
+    }
+
+    /// Marks the token of `generation`, if still current, as stored under `version`.
+    pub fn mark_saved(&self, generation: u64, version: u64) {
+        let _one = self.installing.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(current) = self.current.load_full().filter(|t| t.generation == generation) {
+            let saved = Token::clone(&current).stored_as(version);
+            self.current.store(Some(Arc::new(saved)));
+        }
+    }
+
+    /// The store answers again: a refresh that waited for it is due now, not at the end of
+    /// its backoff.
+    pub fn store_recovered(&self) {
+        let Some(failure) = self.last_failure() else {
+            return;
+        };
+        if matches!(failure.error, TokenError::Store(_)) && failure.retry.is_some() {
+            self.record(Some(Failure::new(failure.error, Some(std::time::Duration::ZERO))));
+            self.changed.notify_waiters();
+        }
     }
 
     /// Forgets the token for good (it was revoked or deleted); its refresher stops.

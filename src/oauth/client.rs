@@ -7,14 +7,13 @@ use std::time::{Duration, UNIX_EPOCH};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 
 use super::answer::{self, Answer};
-use super::cell::TokenKind;
 use super::dialect::{token_request, Encoding, Grant, TokenRequest};
 use super::error::{CallFailure, TokenError};
 use super::said::PlatformSaid;
-use super::store::TokenStore;
 use super::token::Token;
 use crate::config::ProviderConfig;
 use crate::metrics::Metrics;
+use crate::store::{Expect, Saved, StoreError, StoredToken, TokenStore};
 
 /// How long a public client's refresh token lasts unused (Twitch: 30 days).
 pub const PUBLIC_REFRESH_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -104,14 +103,19 @@ impl PlatformClient {
         answer
     }
 
-    /// Writes `token` to the store; resolves once it is durable. `refused`: why the platform
-    /// refused its grant, which marks it `needs_login`.
-    pub async fn persist(&self, subject: &str, kind: TokenKind, token: &Token, refused: Option<&str>) {
-        let stored = token.to_stored(&self.config.name, subject, kind, refused);
-        if let Err(e) = self.store.save(stored).await {
-            // The token is still used: refusing it would lose a rotated grant for sure, while
-            // a failed write loses it only if the process also dies before the next write.
-            tracing::error!(provider = %self.config.name, subject, error = %e, "cannot store a token");
+    /// Writes `stored` if the stored token is `expect`; resolves once it is durable. A
+    /// conflict with a write of this very token (an earlier attempt whose answer was lost)
+    /// is its success. The store retries a failed write itself and counts each failure.
+    pub async fn save(&self, stored: StoredToken, expect: Expect) -> Result<Saved, StoreError> {
+        match self.store.save(stored.clone(), expect).await? {
+            Saved::Conflict => {
+                let now = self.store.load_one(&stored.provider, &stored.subject).await?;
+                Ok(match now {
+                    Some(now) if now.token == stored => Saved::Stored(now.version),
+                    _ => Saved::Conflict,
+                })
+            }
+            saved => Ok(saved),
         }
     }
 

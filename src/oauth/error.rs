@@ -59,7 +59,7 @@ pub enum TokenError {
     #[error("no one has logged this user in")]
     NotConnected,
     #[error("{0}")]
-    Store(Arc<super::store::StoreError>),
+    Store(Arc<crate::store::StoreError>),
     #[error("the token's provider was replaced by a configuration reload")]
     Retired,
     /// The last attempt failed and the next is not due yet: its failure, as it was.

@@ -16,7 +16,8 @@ use crate::config::Kind;
 use crate::secret::{AuthorizationCode, CodeVerifier, LoginBinding};
 
 pub use super::pending::{
-    Pending, PendingLogins, StateRefusal, TooManyLogins, MAX_PENDING_PER_PROVIDER, STATE_TTL,
+    InsertRefusal, Logins, Pending, PendingLogins, StateRefusal, TooManyLogins, MAX_PENDING_PER_PROVIDER,
+    STATE_TTL,
 };
 
 /// Blaze applies no default scopes; these are the chat-bot set its documents name.
@@ -30,6 +31,17 @@ pub enum LoginError {
     TooMany,
     #[error("the platform could not start the login: {0}")]
     Start(#[source] TokenError),
+    #[error("{0}")]
+    Store(#[source] crate::store::StoreError),
+}
+
+impl From<InsertRefusal> for LoginError {
+    fn from(r: InsertRefusal) -> Self {
+        match r {
+            InsertRefusal::TooMany => LoginError::TooMany,
+            InsertRefusal::Store(e) => LoginError::Store(e),
+        }
+    }
 }
 
 /// A started login: where the browser goes, and what it must bring back to the callback.
@@ -48,18 +60,14 @@ struct BlazeAuthUrl {
 }
 
 /// Starts a login of `user`: records the pending state and returns where the browser goes.
-pub async fn begin(
-    client: &PlatformClient,
-    pending: &PendingLogins,
-    user: &str,
-) -> Result<Started, LoginError> {
+pub async fn begin(client: &PlatformClient, pending: &Logins, user: &str) -> Result<Started, LoginError> {
     let config = &client.config;
     let authorize = config
         .endpoints
         .authorize
         .clone()
         .ok_or(LoginError::NoAuthorizeUrl)?;
-    if !pending.has_room(&config.name) {
+    if !pending.has_room(&config.name).await.map_err(LoginError::Store)? {
         return Err(LoginError::TooMany);
     }
     if config.kind == Kind::Blaze {
@@ -97,7 +105,7 @@ pub async fn begin(
         let verifier = CodeVerifier::new(answer.code_verifier);
         let binding = pending
             .insert(answer.state.clone(), &config.name, user, Some(verifier))
-            .map_err(|_| LoginError::TooMany)?;
+            .await?;
         return Ok(Started {
             url,
             state: answer.state,
@@ -134,7 +142,7 @@ pub async fn begin(
     }
     let binding = pending
         .insert(state.clone(), &config.name, user, verifier)
-        .map_err(|_| LoginError::TooMany)?;
+        .await?;
     Ok(Started { url, state, binding })
 }
 

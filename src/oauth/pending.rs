@@ -2,16 +2,22 @@
 //! bound to the browser that started them: each holds the hash of a random value that only
 //! that browser was given (in a cookie), so a callback from anywhere else is refused and
 //! leaves the login in place for the browser it belongs to.
+//!
+//! They are kept in memory with the file store, and in Redis with the Redis store, so that
+//! a callback may reach another replica than the one that started the login.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::pkce;
+use super::token::unix;
 use crate::secret::{CodeVerifier, LoginBinding};
+use crate::store::redis::logins::{LoginRecord, RedisLogins};
+use crate::store::StoreError;
 
 /// How long a login may take between the redirect and the callback.
 pub const STATE_TTL: Duration = Duration::from_secs(600);
@@ -37,11 +43,118 @@ pub enum StateRefusal {
     Expired,
     /// The callback did not bring the binding of the browser that started the login.
     OtherBrowser,
+    /// The store that keeps logins (Redis) does not answer.
+    Unavailable,
 }
 
 /// The provider has `MAX_PENDING_PER_PROVIDER` unfinished logins already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooManyLogins;
+
+/// Why a login could not be recorded.
+#[derive(Debug)]
+pub enum InsertRefusal {
+    TooMany,
+    Store(StoreError),
+}
+
+/// Where the logins under way are kept: this process, or the store replicas share.
+pub enum Logins {
+    Memory(PendingLogins),
+    Shared(RedisLogins),
+}
+
+impl Logins {
+    /// Whether `provider` may start another login now (checked before asking a platform to
+    /// start one; `insert` checks again).
+    pub async fn has_room(&self, provider: &str) -> Result<bool, StoreError> {
+        match self {
+            Logins::Memory(m) => Ok(m.has_room(provider)),
+            Logins::Shared(r) => Ok(r.count(provider).await? < MAX_PENDING_PER_PROVIDER),
+        }
+    }
+
+    /// Records a login of `user` at `provider`; returns the value the starting browser must
+    /// bring back to the callback.
+    pub async fn insert(
+        &self,
+        state: String,
+        provider: &str,
+        user: &str,
+        verifier: Option<CodeVerifier>,
+    ) -> Result<LoginBinding, InsertRefusal> {
+        let r = match self {
+            Logins::Memory(m) => {
+                return m
+                    .insert(state, provider, user, verifier)
+                    .map_err(|_| InsertRefusal::TooMany)
+            }
+            Logins::Shared(r) => r,
+        };
+        let binding = LoginBinding::new(pkce::random_token());
+        let record = LoginRecord {
+            provider: provider.into(),
+            user: user.into(),
+            verifier,
+            sealed: None,
+            binding: hex(&digest(binding.secret())),
+            created: unix(SystemTime::now()),
+        };
+        // Kept past its lapse, so that a late callback is told it expired.
+        let added = r
+            .insert(&state, record, STATE_TTL, STATE_TTL * 2, MAX_PENDING_PER_PROVIDER)
+            .await
+            .map_err(InsertRefusal::Store)?;
+        if added {
+            Ok(binding)
+        } else {
+            Err(InsertRefusal::TooMany)
+        }
+    }
+
+    /// Takes the login of `state` if `binding` is the one its browser was given: each state
+    /// is good once, and for `STATE_TTL`. A wrong or missing binding leaves it in place.
+    pub async fn take(&self, state: &str, binding: Option<&str>) -> Result<Pending, StateRefusal> {
+        let r = match self {
+            Logins::Memory(m) => return m.take(state, binding),
+            Logins::Shared(r) => r,
+        };
+        let unavailable = |e: StoreError| {
+            tracing::warn!(error = %e, "cannot read a login from the store");
+            StateRefusal::Unavailable
+        };
+        let (record, raw) = r
+            .get(state)
+            .await
+            .map_err(unavailable)?
+            .ok_or(StateRefusal::Unknown)?;
+        let age = Duration::try_from_secs_f64(unix(SystemTime::now()) - record.created).unwrap_or_default();
+        if age >= STATE_TTL {
+            let _ = r.take(state, &record.provider, &raw).await;
+            return Err(StateRefusal::Expired);
+        }
+        let matches =
+            binding.is_some_and(|b| bool::from(hex(&digest(b)).as_bytes().ct_eq(record.binding.as_bytes())));
+        if !matches {
+            return Err(StateRefusal::OtherBrowser);
+        }
+        if !r.take(state, &record.provider, &raw).await.map_err(unavailable)? {
+            // Another callback with the same state took it first.
+            return Err(StateRefusal::Unknown);
+        }
+        Ok(Pending {
+            binding: digest(binding.unwrap_or_default()),
+            created: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
+            provider: record.provider,
+            user: record.user,
+            verifier: record.verifier,
+        })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// Unfinished logins by `state`. Touched only by the login pages, never by proxied requests.
 #[derive(Default)]

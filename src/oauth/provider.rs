@@ -11,11 +11,10 @@ use tokio::task::AbortHandle;
 use super::cell::{TokenCell, TokenKind};
 use super::client::{ClientBuildError, PlatformClient};
 use super::refresher::keep_fresh;
-use super::store::{StoredToken, TokenStore};
-use super::token::Token;
 use super::validate::keep_validating;
 use crate::config::{Kind, ProviderConfig, Server};
 use crate::metrics::Metrics;
+use crate::store::{TokenStore, Versioned};
 
 /// The subject of an app token.
 pub const APP_SUBJECT: &str = "app";
@@ -47,7 +46,7 @@ impl Provider {
         )?;
         Ok(Provider {
             client: Arc::new(client),
-            app: app.then(|| Arc::new(TokenCell::new(&name, APP_SUBJECT, TokenKind::App))),
+            app: app.then(|| TokenCell::new(&name, APP_SUBJECT, TokenKind::App)),
             users: ArcSwap::from_pointee(HashMap::new()),
             started: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
@@ -62,20 +61,21 @@ impl Provider {
         self.client.config.kind
     }
 
-    /// Puts a token read from the store back in its slot.
-    pub fn restore(&self, stored: &StoredToken) {
-        let cell = if stored.kind == TokenKind::App.as_str() {
-            match &self.app {
-                Some(cell) => Arc::clone(cell),
-                None => return,
-            }
+    /// The slot a stored token belongs in (created for a user new to this process); `None`
+    /// for an app token no route asks for.
+    pub fn slot_for(&self, stored: &Versioned) -> Option<Arc<TokenCell>> {
+        if stored.token.kind == TokenKind::App.as_str() {
+            self.app.clone()
         } else {
-            self.user_or_insert(&stored.subject)
-        };
-        if let Some(token) = Token::from_stored(stored, cell.next_generation()) {
-            let token = Arc::new(token);
-            self.client.observe_expiry(&stored.subject, &token);
-            cell.restore(token, stored.needs_login, stored.refused.clone());
+            Some(self.user_or_insert(&stored.token.subject))
+        }
+    }
+
+    /// Puts a token read from the store in its slot, when it is newer than the one held.
+    pub fn restore(&self, stored: &Versioned) {
+        let Some(cell) = self.slot_for(stored) else { return };
+        if let Some(token) = cell.adopt(stored) {
+            self.client.observe_expiry(&stored.token.subject, &token);
         }
     }
 
@@ -157,7 +157,7 @@ impl Provider {
         if let Some(cell) = self.user(subject) {
             return cell;
         }
-        let fresh = Arc::new(TokenCell::new(self.name(), subject, TokenKind::User));
+        let fresh = TokenCell::new(self.name(), subject, TokenKind::User);
         let mut inserted = false;
         let users = self.users.rcu(|users| {
             let mut next = HashMap::clone(users);

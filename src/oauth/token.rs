@@ -8,8 +8,8 @@ use http::HeaderValue;
 use super::answer::Answer;
 use super::cell::TokenKind;
 use super::schedule::DEFAULT_LIFETIME;
-use super::store::StoredToken;
 use crate::secret::{AccessToken, RefreshToken};
+use crate::store::{StoredToken, Versioned};
 
 #[derive(Clone)]
 pub struct Token {
@@ -27,6 +27,11 @@ pub struct Token {
     pub refresh_expires_at: Option<SystemTime>,
     /// Distinguishes this token from the one it replaced, so a 401 refreshes only once.
     pub generation: u64,
+    /// The store's version of this token; for one not stored (yet), the version of the
+    /// token it was obtained from (0: none). A stored token with a higher version is newer.
+    pub version: u64,
+    /// Whether the store holds this very token.
+    pub saved: bool,
 }
 
 impl Token {
@@ -47,6 +52,8 @@ impl Token {
             expires_at: sent_wall + lifetime,
             refresh_expires_at: answer.refresh_lifetime.map(|l| sent_wall + l),
             generation,
+            version: 0,
+            saved: false,
         }
     }
 
@@ -87,6 +94,28 @@ impl Token {
             needs_login: refused.is_some(),
             refused: refused.map(str::to_string),
         }
+    }
+
+    /// Rebuilds a stored token with its version (see `from_stored`).
+    pub fn from_versioned(v: &Versioned, generation: u64) -> Option<Token> {
+        let mut token = Token::from_stored(&v.token, generation)?;
+        token.version = v.version;
+        token.saved = true;
+        Some(token)
+    }
+
+    /// The same token, obtained from (not yet stored over) the token of `version`.
+    pub fn based_on(mut self, version: u64) -> Token {
+        self.version = version;
+        self.saved = false;
+        self
+    }
+
+    /// The same token as stored under `version`.
+    pub fn stored_as(mut self, version: u64) -> Token {
+        self.version = version;
+        self.saved = true;
+        self
     }
 
     /// Rebuilds a token read from the store, placing its issue time on the monotonic clock.

@@ -63,7 +63,7 @@ fn a_misspelt_key_names_the_file_line_and_the_closest_key() {
     // With nothing close, the table's keys are listed instead.
     let (_, err, _) = check_file("proxy.toml", "[store]\ncolour = \"x\"\n", &[]);
     assert!(
-        err.contains("store.colour: unknown key; [store] takes path"),
+        err.contains("store.colour: unknown key; [store] takes kind, path, url, url_file"),
         "{err}"
     );
     assert_no_nested_backticks(&err);

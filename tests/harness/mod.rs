@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod log;
+pub mod redis_server;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -85,10 +86,15 @@ impl Proxy {
     /// Starts the proxy with `server` lines added to `[server]` and `body` (providers and
     /// routes) after it.
     pub async fn start(server: &str, body: &str) -> Proxy {
+        Proxy::start_with_store(server, "path = \"tokens.json\"\n", body).await
+    }
+
+    /// As `start`, with `store` as the lines of `[store]`.
+    pub async fn start_with_store(server: &str, store: &str, body: &str) -> Proxy {
         let dir = tempfile::tempdir().expect("tempdir");
         let text = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{server}\n\
-             [store]\npath = \"tokens.json\"\n\n{body}"
+             [store]\n{store}\n{body}"
         );
         Proxy::start_in(dir, text).await
     }

@@ -8,6 +8,7 @@ mod authorize;
 mod blaze;
 mod device;
 mod firework;
+mod gate;
 mod glimesh;
 mod grants;
 mod kind;

@@ -146,6 +146,22 @@ impl FakePlatform {
         self.with(|st| st.refresh_expires_in = secs)
     }
 
+    /// Parks the next call with `grant` (`refresh_token`, `client_credentials`) before it is
+    /// looked at, until `release_held`.
+    pub fn hold_next(&self, grant: &str) {
+        self.shared.gate.arm(grant);
+    }
+
+    /// Waits until a call is parked; its refresh token (or grant type).
+    pub async fn held(&self, timeout: Duration) -> Option<String> {
+        self.shared.gate.parked(timeout).await
+    }
+
+    /// Lets the parked call through, or (`drop`) resets it unread: the platform never saw it.
+    pub fn release_held(&self, drop: bool) {
+        self.shared.gate.release(drop);
+    }
+
     /// Delay before answering token and refresh calls.
     pub fn set_delay(&self, d: Duration) {
         self.with(|st| st.delay = d)

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::device::Device;
+use super::gate::Gate;
 use super::grants::{Book, Lifetimes};
 use super::kind::{Failure, Kind};
 
@@ -63,6 +64,8 @@ pub struct Shared {
     st: Mutex<St>,
     /// Bumped on every change tests may wait for.
     pub events: watch::Sender<u64>,
+    /// Parks a token call when a test asks.
+    pub gate: Gate,
 }
 
 impl Shared {
@@ -107,6 +110,7 @@ impl Shared {
             base: OnceLock::new(),
             st: Mutex::new(st),
             events: watch::Sender::new(0),
+            gate: Gate::default(),
         }
     }
 

@@ -153,6 +153,15 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, endpoint: Endpo
         Ok(body) => parse(kind, endpoint, public, &parts, body),
         Err(e) => Err(e.clone()),
     };
+    if let Ok(g) = &parsed {
+        let credential = match g {
+            GrantReq::Refresh { refresh_token, .. } => refresh_token.as_str(),
+            other => other.grant_type(),
+        };
+        if !shared.gate.pass(g.grant_type(), credential).await {
+            return Err(Reset);
+        }
+    }
     let delay = shared.lock().delay;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;

@@ -1,0 +1,388 @@
+//! How a refresh obtains its token, when the store may be shared by replicas:
+//!
+//! 1. take the token's lock in the store (a lease, renewed while the platform call runs);
+//! 2. read the stored token: when another replica stored a newer one meanwhile (a refresh,
+//!    a login, a refusal), use it instead of calling the platform;
+//! 3. present the refresh token only while the lease is surely held;
+//! 4. save the answer as a compare-and-set against the version the refresh started from: a
+//!    holder that stalled past its lease is refused the write and adopts the stored token.
+//!
+//! A store that cannot be reached stops user-token refreshes (a rotated refresh token that
+//! cannot be stored first would be lost), while app tokens are fetched by each replica on
+//! its own. With the file store the lock is free and nothing else writes, so this is the
+//! plain refresh it always was.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::cell::{Status, TokenCell, TokenKind};
+use super::client::PlatformClient;
+use super::dialect::Grant;
+use super::error::TokenError;
+use super::token::Token;
+use crate::secret::RefreshToken;
+use crate::store::{Expect, Lease, Saved, StoreError, StoredToken, TokenStore, Versioned};
+
+fn store_error(e: StoreError) -> TokenError {
+    TokenError::Store(Arc::new(e))
+}
+
+impl TokenCell {
+    /// Obtains the token that replaces `from` (the token current when the refresh began).
+    pub(super) async fn obtain(
+        &self,
+        client: &PlatformClient,
+        from: Option<Arc<Token>>,
+    ) -> Result<Arc<Token>, TokenError> {
+        match self.kind {
+            TokenKind::App => self.obtain_app(client, from).await,
+            TokenKind::User => {
+                let lease = client
+                    .store
+                    .lock(&self.provider, &self.subject)
+                    .await
+                    .map_err(store_error)?;
+                let result = self.obtain_user(client, &lease, from).await;
+                lease.release().await;
+                result
+            }
+        }
+    }
+
+    /// The current token, when another replica's replaced `from` while this one waited for
+    /// the lock (its notice came, or the store read found it): no call is needed then.
+    fn rotated_since(&self, from: &Option<Arc<Token>>) -> Option<Arc<Token>> {
+        let current = self.current().clone()?;
+        let from = from.as_ref().map_or(0, |t| t.version);
+        let usable = current.is_fresh(Instant::now()) && self.status() != Status::NeedsLogin;
+        (current.version > from && usable).then_some(current)
+    }
+
+    /// App tokens are renewed by client credentials even where a refresh token came; one
+    /// call per rotation across replicas while the store answers, one per replica while not.
+    async fn obtain_app(
+        &self,
+        client: &PlatformClient,
+        from: Option<Arc<Token>>,
+    ) -> Result<Arc<Token>, TokenError> {
+        let lease = match client.store.lock(&self.provider, &self.subject).await {
+            Ok(lease) => Some(lease),
+            // A dead store costs one call per replica, never a stale token.
+            Err(e) if e.is_unavailable() => None,
+            Err(e) => return Err(store_error(e)),
+        };
+        let mut base = self.current().as_ref().map_or(0, |t| t.version);
+        if lease.is_some() {
+            match client.store.load_one(&self.provider, &self.subject).await {
+                Ok(Some(stored)) => {
+                    self.adopt(&stored);
+                    base = stored.version;
+                }
+                Ok(None) => base = 0,
+                Err(_) => {}
+            }
+        }
+        let result = match self.rotated_since(&from) {
+            Some(t) => Ok(t),
+            None => self.fetch_app(client, base, lease.is_some()).await,
+        };
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
+        result
+    }
+
+    /// One client-credentials call; its answer stored against `base` when `store`.
+    async fn fetch_app(
+        &self,
+        client: &PlatformClient,
+        base: u64,
+        store: bool,
+    ) -> Result<Arc<Token>, TokenError> {
+        let (sent, sent_wall) = (Instant::now(), SystemTime::now());
+        let answer = client.grant(Grant::ClientCredentials).await?;
+        let token = Token::from_answer(answer, sent, sent_wall, self.next_generation()).based_on(base);
+        if store {
+            self.save_and_install(client, token, Expect::Version(base), None, Status::Valid)
+                .await
+        } else {
+            Ok(self.install_new(client, token))
+        }
+    }
+
+    async fn obtain_user(
+        &self,
+        client: &PlatformClient,
+        lease: &Lease,
+        from: Option<Arc<Token>>,
+    ) -> Result<Arc<Token>, TokenError> {
+        let stored = client
+            .store
+            .load_one(&self.provider, &self.subject)
+            .await
+            .map_err(store_error)?;
+        // The store's word may be newer than the last notice: a refresh, a login, a refusal.
+        if let Some(st) = &stored {
+            self.adopt(st);
+        }
+        let held = self.current().clone();
+        match &stored {
+            // Refused (on another replica, or before a restart): never presented again. Unless
+            // this replica holds a newer grant the store could not take yet (a login while
+            // the store was down).
+            Some(st)
+                if st.token.needs_login
+                    && !held.as_ref().is_some_and(|t| !t.saved && t.version >= st.version) =>
+            {
+                let why = st
+                    .token
+                    .refused
+                    .clone()
+                    .unwrap_or_else(|| "the platform refused this grant".into());
+                return Err(TokenError::RefusedEarlier(why));
+            }
+            // Removed from the store by another replica; the notice of it retires this slot.
+            None if held.as_ref().is_some_and(|t| t.saved) => return Err(TokenError::NotConnected),
+            _ => {}
+        }
+        if let Some(t) = self.rotated_since(&from) {
+            return Ok(t);
+        }
+        let base = held.ok_or(TokenError::NotConnected)?;
+        let Some(rt) = base.refresh.clone() else {
+            return self
+                .store_needs_login(client, &base, TokenError::NoRefreshToken)
+                .await;
+        };
+        if !lease.held() {
+            // Stalled (stopped, starved) past the lease before the refresh token was sent:
+            // another replica may hold the lock and be presenting it now.
+            return Err(store_error(StoreError::Unavailable(
+                "the refresh lock lapsed before the refresh was sent".into(),
+            )));
+        }
+        let (sent, sent_wall) = (Instant::now(), SystemTime::now());
+        let mut answer = match client.grant(Grant::Refresh(&rt)).await {
+            Ok(answer) => answer,
+            Err(e) if e.is_rejection() => {
+                // Another replica may have rotated the grant meanwhile (this one's lease
+                // lapsed during the call): its token is then the one to use.
+                if let Ok(Some(st)) = client.store.load_one(&self.provider, &self.subject).await {
+                    if st.version > base.version {
+                        return self.use_stored(&st)?.fresh();
+                    }
+                }
+                return self.store_needs_login(client, &base, e).await;
+            }
+            Err(e) => return Err(e),
+        };
+        // A platform that does not rotate keeps the refresh token it was given.
+        answer.refresh = answer.refresh.or(Some(rt.clone()));
+        if answer.user_id.is_none() {
+            answer.user_id = base.user_id.clone();
+        }
+        let token =
+            Token::from_answer(answer, sent, sent_wall, self.next_generation()).based_on(base.version);
+        self.save_and_install(
+            client,
+            token,
+            Expect::Version(base.version),
+            Some(&rt),
+            Status::Valid,
+        )
+        .await
+    }
+
+    /// Takes a newer stored token: an error when it says the grant was refused (on another
+    /// replica, or before a restart), else the token, fresh or due for a refresh.
+    fn use_stored(&self, stored: &Versioned) -> Result<Usable, TokenError> {
+        let adopted = self.adopt(stored);
+        if stored.token.needs_login {
+            let why = stored
+                .token
+                .refused
+                .clone()
+                .unwrap_or_else(|| "the platform refused this grant".into());
+            return Err(TokenError::RefusedEarlier(why));
+        }
+        let token = adopted
+            .or_else(|| self.current().clone())
+            .ok_or(TokenError::NotConnected)?;
+        if token.is_fresh(Instant::now()) {
+            Ok(Usable::Fresh(token))
+        } else {
+            Ok(Usable::Stale)
+        }
+    }
+
+    /// Writes down, durably and before anything else happens, that the platform refused the
+    /// grant of `held`: a restart (or another replica) must neither present its refresh
+    /// token again (a platform with reuse detection may take that for an attack on the
+    /// grant) nor inject it. Returns `Err(why)`; or, when someone stored a newer token
+    /// meanwhile, what that one says.
+    async fn store_needs_login(
+        &self,
+        client: &PlatformClient,
+        held: &Token,
+        why: TokenError,
+    ) -> Result<Arc<Token>, TokenError> {
+        let text = why.to_string();
+        let stored = held.to_stored(&self.provider, &self.subject, self.kind, Some(&text));
+        match client.save(stored, Expect::Version(held.version)).await {
+            Ok(Saved::Stored(v)) => self.mark_saved(held.generation, v),
+            Ok(Saved::Conflict) => {
+                if let Ok(Some(st)) = client.store.load_one(&self.provider, &self.subject).await {
+                    return self.use_stored(&st)?.fresh();
+                }
+            }
+            Err(e) => {
+                tracing::error!(provider = %self.provider, subject = %self.subject, error = %e, "cannot store that the grant was refused")
+            }
+        }
+        Err(why)
+    }
+
+    /// Saves `token` (compare-and-set against `expect`) and then makes it current, so a
+    /// crash never leaves the store behind a token that was used. When someone stored a
+    /// newer token since (`Conflict`: this holder was fenced), that token is used instead;
+    /// unless it is a refusal of the very refresh token this answer rotated (another
+    /// replica presented it after this one had), which this answer supersedes. A save that
+    /// fails even after retries leaves the token in use, and is retried in the background.
+    pub(super) async fn save_and_install(
+        &self,
+        client: &PlatformClient,
+        token: Token,
+        expect: Expect,
+        spent: Option<&RefreshToken>,
+        status: Status,
+    ) -> Result<Arc<Token>, TokenError> {
+        let stored = token.to_stored(&self.provider, &self.subject, self.kind, None);
+        let mut expect = expect;
+        for _ in 0..2 {
+            match client.save(stored.clone(), expect).await {
+                Ok(Saved::Stored(v)) => {
+                    let token = Arc::new(token.stored_as(v));
+                    let current = self.install(Arc::clone(&token), status);
+                    client.observe_expiry(&self.subject, &current);
+                    return Ok(current);
+                }
+                Ok(Saved::Conflict) => {
+                    let now = client
+                        .store
+                        .load_one(&self.provider, &self.subject)
+                        .await
+                        .map_err(store_error)?;
+                    let Some(now) = now else {
+                        // Removed meanwhile (revoked, deleted): this answer is not kept.
+                        return Err(TokenError::NotConnected);
+                    };
+                    let refused_ours =
+                        now.token.needs_login && spent.is_some() && now.token.refresh_token.as_ref() == spent;
+                    if refused_ours {
+                        expect = Expect::Version(now.version);
+                        continue;
+                    }
+                    tracing::info!(
+                        provider = %self.provider, subject = %self.subject, version = now.version,
+                        "another replica stored a newer token first; using it"
+                    );
+                    return self.use_stored(&now)?.fresh();
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        provider = %self.provider, subject = %self.subject, error = %e,
+                        "cannot store a token; it is used, and storing it is retried in the background"
+                    );
+                    let token = self.install_new(client, token);
+                    let store = Arc::clone(&client.store);
+                    let generation = token.generation;
+                    let spent = spent.cloned();
+                    tokio::spawn(keep_saving(
+                        self.me.clone(),
+                        store,
+                        stored,
+                        expect,
+                        spent,
+                        generation,
+                    ));
+                    return Ok(token);
+                }
+            }
+        }
+        Err(TokenError::Retired)
+    }
+
+    /// Makes a token that is not stored current.
+    fn install_new(&self, client: &PlatformClient, token: Token) -> Arc<Token> {
+        let current = self.install(Arc::new(token), Status::Valid);
+        client.observe_expiry(&self.subject, &current);
+        current
+    }
+}
+
+enum Usable {
+    Fresh(Arc<Token>),
+    /// Due for a refresh, or past its expiry: refresh from it.
+    Stale,
+}
+
+impl Usable {
+    /// The token to inject now: never one past its expiry.
+    fn fresh(self) -> Result<Arc<Token>, TokenError> {
+        match self {
+            Usable::Fresh(t) => Ok(t),
+            Usable::Stale => Err(store_error(StoreError::Protocol(
+                "another replica stored a token that is already expired; refreshing from it".into(),
+            ))),
+        }
+    }
+}
+
+/// Stores a token whose save failed, for as long as it is the slot's current token: with
+/// backoff, each failure counted by the store. Gives way to a newer stored token.
+async fn keep_saving(
+    cell: Weak<TokenCell>,
+    store: Arc<dyn TokenStore>,
+    stored: StoredToken,
+    mut expect: Expect,
+    spent: Option<RefreshToken>,
+    generation: u64,
+) {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(30));
+        let Some(cell) = cell.upgrade() else { return };
+        if cell.current().as_ref().map(|t| t.generation) != Some(generation) || cell.is_retired() {
+            return;
+        }
+        match store.save(stored.clone(), expect).await {
+            Ok(Saved::Stored(v)) => {
+                cell.mark_saved(generation, v);
+                tracing::info!(provider = %cell.provider, subject = %cell.subject, "the token is stored now");
+                return;
+            }
+            Ok(Saved::Conflict) => {
+                let Ok(Some(now)) = store.load_one(&cell.provider, &cell.subject).await else {
+                    continue;
+                };
+                if now.token == stored {
+                    cell.mark_saved(generation, now.version);
+                    return;
+                }
+                // Another replica presented the refresh token this answer rotated, was
+                // refused, and stored the refusal: this answer is the grant, and replaces it.
+                let refused_ours =
+                    now.token.needs_login && spent.is_some() && now.token.refresh_token == spent;
+                if refused_ours {
+                    expect = Expect::Version(now.version);
+                    delay = Duration::from_millis(50);
+                    continue;
+                }
+                cell.adopt(&now);
+                return;
+            }
+            Err(_) => {}
+        }
+    }
+}
