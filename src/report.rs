@@ -26,7 +26,7 @@ pub fn resolved(config: &Config) -> String {
             "[not set]"
         }
     );
-    let _ = writeln!(out, "  store           {}", config.store.path.display());
+    let _ = writeln!(out, "  store           {}", config.store.describe());
     let _ = writeln!(out, "\nproviders");
     for p in config.providers.values() {
         let _ = writeln!(out, "  {} ({})", p.name, p.kind);

@@ -22,7 +22,7 @@ use token_sidecar::oauth::login::{Logins, StateRefusal};
 use token_sidecar::secret::{AccessToken, RedisUrl, RefreshToken};
 use token_sidecar::store::redis::{RedisStore, Settings};
 use token_sidecar::store::seal::{SealKey, Sealer};
-use token_sidecar::store::{Change, Expect, Saved, StoreError, StoredToken, TokenStore};
+use token_sidecar::store::{Change, Expect, Saved, Spend, StoreError, StoredToken, TokenStore};
 use tokio::runtime::Runtime;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -423,4 +423,46 @@ fn a_login_started_on_one_replica_is_taken_on_another_once_and_capped() {
         .run(lb.insert("one-too-many".into(), "tw", "frank", None))
         .is_err());
     assert!(b.run(lb.has_room("other")).unwrap(), "per provider");
+}
+
+#[test]
+#[ignore = "needs redis-server"]
+fn a_refresh_token_a_stalled_holder_presented_is_not_presented_again_while_its_answer_may_come() {
+    let redis = RedisServer::start();
+    let ttl = Duration::from_millis(600);
+    let a = Replica::open(&redis, ttl, WAIT, None);
+    let b = Replica::open(&redis, ttl, WAIT, None);
+    let Saved::Stored(v1) = a
+        .run(a.store.save(token("gus", "g1", "r1"), Expect::Version(0)))
+        .unwrap()
+    else {
+        panic!("stored")
+    };
+    // A presents r1, then stalls mid-call: its lease lapses and B takes the lock over.
+    let lease_a = a.run(a.store.lock("tw", "gus")).unwrap();
+    assert_eq!(a.run(lease_a.spend(v1, false)).unwrap(), Spend::Go);
+    let lease_b = b.run(b.store.lock("tw", "gus")).unwrap();
+    // B must not present r1 lightly: A's answer (r2) may still come.
+    assert_eq!(b.run(lease_b.spend(v1, false)).unwrap(), Spend::Unsettled);
+    // A's lease is gone by Redis' word too.
+    assert_eq!(a.run(lease_a.spend(v1, false)).unwrap(), Spend::Lost);
+    // A's answer is stored after all (nobody wrote since v1): that settles it.
+    let Saved::Stored(v2) = a
+        .run(a.store.save(token("gus", "g2", "r2"), Expect::Version(v1)))
+        .unwrap()
+    else {
+        panic!("A's answer is stored: nothing newer was")
+    };
+    assert_eq!(b.run(lease_b.spend(v2, false)).unwrap(), Spend::Go);
+    // When the token is about to expire, the last resort presents it anyway.
+    assert_eq!(b.run(lease_b.spend(v2, false)).unwrap(), Spend::Unsettled);
+    assert_eq!(b.run(lease_b.spend(v2, true)).unwrap(), Spend::Go);
+    // A platform that answered with a server error did not take it: settled.
+    b.run(lease_b.settle(v2));
+    assert_eq!(b.run(lease_b.spend(v2, false)).unwrap(), Spend::Go);
+    b.run(lease_b.release());
+    // A removal clears what is outstanding.
+    b.run(b.store.remove("tw", "gus")).unwrap();
+    let left: Vec<String> = redis.cmd(&["KEYS", "t:spending:*"]);
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -4,9 +4,10 @@
     manifests_check.py render DIR
         Prints DIR's kustomization rendered as multi-document YAML, for machines
         without kubectl or kustomize. A small subset of kustomize: resources (files
-        and directories), components, configMapGenerator (files=, no name hash),
-        images, and JSON6902 patches with add/replace/remove; `labels` are not
-        applied. Every file it names must exist and parse.
+        and directories), components, configMapGenerator (files=, no name hash,
+        behavior replace), images, JSON6902 patches with add/replace/remove, and
+        `$patch: delete` patches; `labels` are not applied. Every file it names
+        must exist and parse.
 
     manifests_check.py dockerfile deploy/Dockerfile --rendered RENDERED.yaml --repo ROOT
         Checks that the image fits the manifests and Cargo.toml: the binary's
@@ -32,6 +33,8 @@ import sys
 import tomllib
 
 import yaml
+
+import shared_store
 
 errors = []
 
@@ -114,10 +117,24 @@ def render(directory, docs=None):
         for lit in gen.get("literals", []):
             key, _, val = lit.partition("=")
             data[key] = val
-        docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": gen["name"]}, "data": data})
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": gen["name"]}, "data": data}
+        same = [i for i, d in enumerate(docs) if d.get("kind") == "ConfigMap" and d["metadata"].get("name") == gen["name"]]
+        if gen.get("behavior") == "replace" and same:
+            docs[same[0]] = cm
+        elif gen.get("behavior") in ("replace", "merge"):
+            raise SystemExit(f"  FAIL {kpath}: configMapGenerator {gen['name']} has nothing to {gen['behavior']}")
+        else:
+            docs.append(cm)
     for patch in k.get("patches", []):
         target = patch.get("target", {})
         ops = yaml.safe_load(patch["patch"]) if "patch" in patch else yaml.safe_load((directory / patch["path"]).read_text())
+        if isinstance(ops, dict) and ops.get("$patch") == "delete":
+            gone = [d for d in docs if d.get("kind") == ops.get("kind")
+                    and d["metadata"].get("name") == ops.get("metadata", {}).get("name")]
+            if not gone:
+                raise SystemExit(f"  FAIL {kpath}: delete patch of {ops.get('kind')} matches nothing")
+            docs = [d for d in docs if not any(d is g for g in gone)]
+            continue
         if not isinstance(ops, list):
             raise SystemExit(f"  FAIL {kpath}: only JSON6902 patches are supported by the fallback renderer")
         hits = [d for d in docs if all(d.get(f) == target[f] for f in ("kind",) if f in target)
@@ -174,6 +191,7 @@ SERVER_KEYS = {"listen", "admin_listen", "public_url", "health_listen", "admin_t
 PROVIDER_KEYS = {"kind", "client_id", "client_secret", "client_secret_file", "scopes", "app_scopes",
                  "authorize_params", "authorize_url", "token_url", "refresh_url", "validate_url",
                  "revoke_url", "ca_file", "client_auth"}
+STORE_KEYS = {"kind", "path", "url", "url_file", "key_prefix", "lock_ttl", "encryption_key_file"}
 ROUTE_KEYS = {"prefix", "upstream", "provider", "token", "user", "headers", "request_timeout", "ca_file"}
 KINDS = {"twitch", "blaze", "glimesh", "firework", "streamersonglist", "oauth2"}
 
@@ -192,7 +210,7 @@ ENDPOINT_KEYS = {"port", "targetPort", "path", "scheme", "interval", "scrapeTime
 
 def check_proxy_toml(cfg):
     """proxy.toml as SPEC.md describes it, and as this deployment needs it."""
-    for section, keys in (("server", SERVER_KEYS), ("store", {"path"})):
+    for section, keys in (("server", SERVER_KEYS), ("store", STORE_KEYS)):
         for k in set(cfg.get(section, {})) - keys:
             fail(f"proxy.toml: unknown key {section}.{k}")
     for k in set(cfg) - {"server", "store", "providers", "routes"}:
@@ -205,8 +223,11 @@ def check_proxy_toml(cfg):
         fail("proxy.toml: server.public_url must be http://localhost:<admin port> (what kubectl port-forward gives the browser)")
     if not re.match(r"^0\.0\.0\.0:\d+$", server.get("health_listen", "")):
         fail("proxy.toml: server.health_listen must listen on the pod IP (0.0.0.0:PORT) for probes and Prometheus")
-    if not str(cfg.get("store", {}).get("path", "")).startswith("/"):
+    shared = cfg.get("store", {}).get("kind", "file") == "redis"
+    if not shared and not str(cfg.get("store", {}).get("path", "")).startswith("/"):
         fail("proxy.toml: store.path must be an absolute path on the store volume")
+    if shared and "path" in cfg.get("store", {}):
+        fail("proxy.toml: store.path is only read with kind = \"file\"")
     providers = cfg.get("providers", {})
     for name, p in providers.items():
         for k in set(p) - PROVIDER_KEYS:
@@ -234,6 +255,25 @@ def check_proxy_toml(cfg):
         if key in server and not re.match(r"^\d+(ms|s|m|h)$", server[key]):
             fail(f"proxy.toml: server.{key} is not a duration such as \"30s\"")
     ok(f"proxy.toml: {len(providers)} provider(s), {len(routes)} route(s), keys as in SPEC.md")
+
+
+def check_store_volume(cfg, mounts, volumes, docs):
+    store_dir = str(pathlib.PurePosixPath(cfg["store"]["path"]).parent)
+    smount = [mt for mt in mounts if mt["mountPath"].rstrip("/") == store_dir]
+    if not smount or smount[0].get("readOnly"):
+        fail(f"store.path's directory {store_dir} is not a writable volume mount of the sidecar")
+        return
+    vol = volumes.get(smount[0]["name"], {})
+    if "persistentVolumeClaim" in vol:
+        claim = vol["persistentVolumeClaim"]["claimName"]
+        if not any(d["metadata"]["name"] == claim for d in by_kind(docs, "PersistentVolumeClaim")):
+            fail(f"store: PersistentVolumeClaim {claim} is not among the manifests")
+        else:
+            ok(f"store {cfg['store']['path']} on PersistentVolumeClaim {claim}")
+    elif "emptyDir" in vol:
+        ok(f"store {cfg['store']['path']} on an emptyDir (user tokens do not survive the pod)")
+    else:
+        fail("store: the volume must be a PersistentVolumeClaim or an emptyDir")
 
 
 def check_security(name, c, pod_sc):
@@ -266,8 +306,7 @@ def check(docs, expect_monitor):
         fail(f"expected one Deployment, found {len(deployments)}")
         return
     dep = deployments[0]
-    if dep["spec"].get("replicas", 1) != 1:
-        fail("Deployment: replicas must be 1 (one proxy per token store and grant)")
+    replicas = dep["spec"].get("replicas", 1)
     pod = dep["spec"]["template"]
     spec = pod["spec"]
     pod_labels = pod["metadata"].get("labels", {})
@@ -344,6 +383,13 @@ def check(docs, expect_monitor):
         return
     check_proxy_toml(cfg)
     server = cfg.get("server", {})
+    shared = cfg.get("store", {}).get("kind", "file") == "redis"
+    if not shared and replicas != 1:
+        fail("Deployment: replicas must be 1 with the file store (one proxy per store and grant): "
+             "enable the replicas component for more")
+    if shared and replicas < 2:
+        fail(f"Deployment: the replicas component runs several replicas, found {replicas}")
+    ok(f"Deployment: {replicas} replica(s) with the {'Redis' if shared else 'file'} store")
 
     # Client secrets: from a Secret, through client_secret_file.
     for name, p in cfg.get("providers", {}).items():
@@ -358,23 +404,16 @@ def check(docs, expect_monitor):
     if by_kind(docs, "Secret"):
         fail("a Secret is among the manifests: secret values must not be committed (create it by hand)")
 
-    # The store: a writable volume, a PVC or an emptyDir, at store.path's directory.
-    store_dir = str(pathlib.PurePosixPath(cfg["store"]["path"]).parent)
-    smount = [mt for mt in mounts if mt["mountPath"].rstrip("/") == store_dir]
-    if not smount or smount[0].get("readOnly"):
-        fail(f"store.path's directory {store_dir} is not a writable volume mount of the sidecar")
+    # The store: Redis (the replicas component), or a writable volume at store.path's
+    # directory, a PVC or an emptyDir.
+    if shared:
+        helpers = argparse.Namespace(fail=fail, ok=ok, by_kind=by_kind, check_security=check_security,
+                                     secret_of=provider_of)
+        shared_store.check(docs, cfg, pod_labels, helpers)
+        if by_kind(docs, "PersistentVolumeClaim"):
+            fail("a PersistentVolumeClaim for the file store is left over with the Redis store")
     else:
-        vol = volumes.get(smount[0]["name"], {})
-        if "persistentVolumeClaim" in vol:
-            claim = vol["persistentVolumeClaim"]["claimName"]
-            if not any(d["metadata"]["name"] == claim for d in by_kind(docs, "PersistentVolumeClaim")):
-                fail(f"store: PersistentVolumeClaim {claim} is not among the manifests")
-            else:
-                ok(f"store {cfg['store']['path']} on PersistentVolumeClaim {claim}")
-        elif "emptyDir" in vol:
-            ok(f"store {cfg['store']['path']} on an emptyDir (user tokens do not survive the pod)")
-        else:
-            fail("store: the volume must be a PersistentVolumeClaim or an emptyDir")
+        check_store_volume(cfg, mounts, volumes, docs)
 
     # health_listen: the port, the probes, the annotations.
     health_port = port_of(server["health_listen"])

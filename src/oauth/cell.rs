@@ -14,7 +14,7 @@ use super::error::TokenError;
 use super::schedule;
 pub use super::state::{Failure, Status, TokenKind};
 use super::token::Token;
-use crate::store::{Expect, Versioned};
+use crate::store::{Expect, StoreError, Versioned};
 
 pub struct TokenCell {
     pub provider: String,
@@ -179,7 +179,14 @@ impl TokenCell {
             Err(e) => {
                 let needs_login = self.kind == TokenKind::User && e.is_rejection();
                 let failures = self.failures.fetch_add(1, Ordering::AcqRel).saturating_add(1);
-                let retry = (!needs_login).then(|| schedule::backoff(failures, rand::random()));
+                let retry = (!needs_login).then(|| match &e {
+                    // Waiting for another replica's answer: look again soon, not in minutes.
+                    TokenError::Store(s) => match &**s {
+                        StoreError::Unsettled { retry_in, .. } => *retry_in,
+                        _ => schedule::backoff(failures, rand::random()),
+                    },
+                    _ => schedule::backoff(failures, rand::random()),
+                });
                 let failure = Failure::new(e.clone(), retry);
                 self.log(&failure);
                 self.record(Some(failure));

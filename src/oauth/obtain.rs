@@ -18,10 +18,10 @@ use std::time::{Duration, Instant, SystemTime};
 use super::cell::{Status, TokenCell, TokenKind};
 use super::client::PlatformClient;
 use super::dialect::Grant;
-use super::error::TokenError;
+use super::error::{CallFailure, TokenError};
 use super::token::Token;
 use crate::secret::RefreshToken;
-use crate::store::{Expect, Lease, Saved, StoreError, StoredToken, TokenStore, Versioned};
+use crate::store::{Expect, Lease, Saved, Spend, StoreError, StoredToken, TokenStore, Versioned};
 
 fn store_error(e: StoreError) -> TokenError {
     TokenError::Store(Arc::new(e))
@@ -154,12 +154,33 @@ impl TokenCell {
                 .store_needs_login(client, &base, TokenError::NoRefreshToken)
                 .await;
         };
-        if !lease.held() {
+        let lapsed = || {
             // Stalled (stopped, starved) past the lease before the refresh token was sent:
             // another replica may hold the lock and be presenting it now.
-            return Err(store_error(StoreError::Unavailable(
+            store_error(StoreError::Unavailable(
                 "the refresh lock lapsed before the refresh was sent".into(),
-            )));
+            ))
+        };
+        if !lease.held() {
+            return Err(lapsed());
+        }
+        // An earlier holder's answer is waited for while the token serves; once it is about
+        // to expire, its refresh token is presented anyway (the last resort).
+        let now = Instant::now();
+        let last_call = base.deadline().checked_sub(base.lifetime / 10).unwrap_or(now);
+        match lease
+            .spend(base.version, now >= last_call)
+            .await
+            .map_err(store_error)?
+        {
+            Spend::Go => {}
+            Spend::Lost => return Err(lapsed()),
+            Spend::Unsettled => {
+                let wait = last_call.saturating_duration_since(now);
+                let until = humantime::format_rfc3339_seconds(SystemTime::now() + wait).to_string();
+                let retry_in = wait.clamp(Duration::from_millis(200), Duration::from_secs(5));
+                return Err(store_error(StoreError::Unsettled { until, retry_in }));
+            }
         }
         let (sent, sent_wall) = (Instant::now(), SystemTime::now());
         let mut answer = match client.grant(Grant::Refresh(&rt)).await {
@@ -174,7 +195,17 @@ impl TokenCell {
                 }
                 return self.store_needs_login(client, &base, e).await;
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                if let TokenError::Call {
+                    failure: CallFailure::Server { .. },
+                    ..
+                } = &e
+                {
+                    // Answered without taking the refresh token: it is not spent.
+                    lease.settle(base.version).await;
+                }
+                return Err(e);
+            }
         };
         // A platform that does not rotate keeps the refresh token it was given.
         answer.refresh = answer.refresh.or(Some(rt.clone()));

@@ -26,7 +26,7 @@ use std::pin::Pin;
 use tokio::sync::broadcast;
 
 pub use file::FileStore;
-pub use lease::{Lease, LeaseHandle};
+pub use lease::{Lease, LeaseHandle, Spend};
 pub use open::open;
 pub use token::StoredToken;
 
@@ -65,6 +65,18 @@ pub enum StoreError {
     /// The shared store answered, but not as expected (a script error, a foreign value).
     #[error("the token store (Redis) answered unexpectedly: {0}")]
     Protocol(String),
+    /// An earlier lock holder presented this token's refresh token and has not stored the
+    /// answer: it is waited for, until `until`, before the refresh token is presented again.
+    #[error(
+        "another replica presented this grant's refresh token and has not stored the answer (it \
+         stalled or died mid-call); waiting for that answer until {until} before presenting the \
+         refresh token again"
+    )]
+    Unsettled {
+        until: String,
+        /// When to look again.
+        retry_in: std::time::Duration,
+    },
     /// A stored token cannot be decrypted with the configured key, or needs one that is not
     /// configured.
     #[error("{0}")]

@@ -154,6 +154,25 @@ impl Fleet {
         self.logs.iter().flat_map(|l| l.lock().unwrap().clone()).collect()
     }
 
+    /// Every running replica's log lines that contain `pattern`, by replica.
+    pub fn grep(&self, pattern: &str) -> String {
+        let mut out = String::new();
+        for (i, m) in self.members.iter().enumerate() {
+            let Some(m) = m else { continue };
+            for line in m
+                .sidecar
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains(pattern))
+            {
+                out.push_str(&format!("[{i}] {line}\n"));
+            }
+        }
+        out
+    }
+
     /// The last lines of replica `i`'s log.
     pub fn log(&self, i: usize) -> String {
         log_text(&self.member(i).log)

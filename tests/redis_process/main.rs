@@ -96,8 +96,14 @@ async fn five_replicas_share_one_grant_through_kills_stalls_and_a_redis_restart(
 
     // The users' grants come from a file store, imported into Redis.
     let mut tokens = Vec::new();
-    for user in USERS {
-        tokens.push(store::login(&fake, user).await);
+    for (i, user) in USERS.into_iter().enumerate() {
+        let mut token = store::login(&fake, user).await;
+        // Each user's refreshes fall half a period apart from the other's, so that a replica
+        // killed mid-call has only the parked call under way (a call the platform answered
+        // and whose answer died with the process loses its grant: nothing can store it).
+        let issued = token["issued_at"].as_f64().unwrap_or_default();
+        token["issued_at"] = (issued - i as f64 * LIFETIME_SECS as f64 / 4.0).into();
+        tokens.push(token);
     }
     let file = dir.path().join("tokens.json");
     store::write_store(&file, &tokens);

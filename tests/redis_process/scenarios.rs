@@ -172,8 +172,9 @@ pub async fn stall_an_app_token_holder(fleet: &mut Fleet, fake: &FakePlatform, r
     {
         assert!(
             Instant::now() < deadline,
-            "replica {i} was not fenced:\n{}",
-            fleet.log(i)
+            "replica {i} was not fenced:\n{}\nabout the app token:\n{}",
+            fleet.log(i),
+            fleet.grep("subject=app")
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -34,6 +34,12 @@ impl Keys {
         format!("{}:lock:{}", self.prefix, member(provider, subject))
     }
 
+    /// The version of a token whose refresh token a lock holder presented to the platform
+    /// and whose answer is not stored yet: another holder must not present it lightly.
+    pub fn spending(&self, provider: &str, subject: &str) -> String {
+        format!("{}:spending:{}", self.prefix, member(provider, subject))
+    }
+
     /// Where changes are announced.
     pub fn channel(&self) -> String {
         format!("{}:changes", self.prefix)

@@ -16,7 +16,11 @@ use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 
 use super::{scripts, Inner};
-use crate::store::{Change, Lease, LeaseHandle, StoreError};
+use crate::store::{Change, Lease, LeaseHandle, Spend, StoreError, StoreFuture};
+
+/// How long a spending marker outlives its holder's silence: far longer than any token
+/// waits for it (a save or a removal clears it).
+const SPENDING_TTL_MS: u64 = 24 * 3600 * 1000;
 
 /// How often a waiter asks again when no change notice wakes it sooner.
 const POLL: Duration = Duration::from_millis(50);
@@ -48,9 +52,11 @@ pub async fn acquire(inner: &Arc<Inner>, provider: &str, subject: &str) -> Resul
             .await?;
         if taken.is_some() {
             inner.metrics.lock_wait.observe(started.elapsed().as_secs_f64());
+            let spending = inner.keys.spending(provider, subject);
             return Ok(Lease::new(Box::new(RedisLease::start(
                 Arc::clone(inner),
                 key,
+                spending,
                 owner,
                 sent + inner.lock_ttl,
             ))));
@@ -102,13 +108,20 @@ struct LeaseState {
 struct RedisLease {
     inner: Arc<Inner>,
     key: String,
+    spending: String,
     owner: String,
     state: Arc<LeaseState>,
     renewer: AbortHandle,
 }
 
 impl RedisLease {
-    fn start(inner: Arc<Inner>, key: String, owner: String, deadline: Instant) -> RedisLease {
+    fn start(
+        inner: Arc<Inner>,
+        key: String,
+        spending: String,
+        owner: String,
+        deadline: Instant,
+    ) -> RedisLease {
         let state = Arc::new(LeaseState {
             deadline: Mutex::new(deadline),
             lost: AtomicBool::new(false),
@@ -123,6 +136,7 @@ impl RedisLease {
         RedisLease {
             inner,
             key,
+            spending,
             owner,
             state,
             renewer,
@@ -172,6 +186,41 @@ impl LeaseHandle for RedisLease {
             .lock()
             .map(|d| Instant::now() + margin < *d)
             .unwrap_or(false)
+    }
+
+    fn spend(&self, version: u64, force: bool) -> StoreFuture<'_, Spend> {
+        Box::pin(async move {
+            let mut conn = self.inner.link.get()?;
+            let mut invocation = scripts::SPEND.prepare_invoke();
+            invocation
+                .key(&self.key)
+                .key(&self.spending)
+                .arg(&self.owner)
+                .arg(version)
+                .arg(SPENDING_TTL_MS)
+                .arg(if force { "1" } else { "0" });
+            let said: i64 = self.inner.run("lock", invocation.invoke_async(&mut conn)).await?;
+            Ok(match said {
+                1 => Spend::Go,
+                0 => Spend::Unsettled,
+                _ => {
+                    self.state.lost.store(true, Ordering::Release);
+                    Spend::Lost
+                }
+            })
+        })
+    }
+
+    fn settle(&self, version: u64) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let mut conn = self.inner.link.get()?;
+            let mut invocation = scripts::SETTLE.prepare_invoke();
+            invocation.key(&self.spending).arg(version);
+            self.inner
+                .run("save", invocation.invoke_async::<i64>(&mut conn))
+                .await
+                .map(|_| ())
+        })
     }
 
     fn release(self: Box<Self>) -> Pin<Box<dyn Future<Output = ()> + Send>> {

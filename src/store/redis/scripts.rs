@@ -6,10 +6,11 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// KEYS: token, index, version counter. ARGV: expected version (`*`: any; `0`: none
-/// stored), record, member, channel, provider, subject. Returns the new version, or 0 when
-/// the stored version is not the expected one (nothing written). A record that is stored
-/// already (a retry of a write whose answer was lost) returns its version.
+/// KEYS: token, index, version counter, spending marker. ARGV: expected version (`*`: any;
+/// `0`: none stored), record, member, channel, provider, subject. Returns the new version,
+/// or 0 when the stored version is not the expected one (nothing written). A record that is
+/// stored already (a retry of a write whose answer was lost) returns its version. A write
+/// settles the spending marker: the answer it was waiting for is stored.
 pub static SAVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -23,19 +24,21 @@ end
 local v = redis.call('INCR', KEYS[3])
 redis.call('HSET', KEYS[1], 'v', v, 'd', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('DEL', KEYS[4])
 redis.call('PUBLISH', ARGV[4], cjson.encode({op = 'saved', provider = ARGV[5], subject = ARGV[6], version = v}))
 return v
 ",
     )
 });
 
-/// KEYS: token, index, version counter. ARGV: member, channel, provider, subject. Returns
-/// the version of the removal, 0 when nothing was stored.
+/// KEYS: token, index, version counter, spending marker. ARGV: member, channel, provider,
+/// subject. Returns the version of the removal, 0 when nothing was stored.
 pub static REMOVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local existed = redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[4])
 if existed == 0 then
   return 0
 end
@@ -52,6 +55,39 @@ pub static RENEW: LazyLock<Script> = LazyLock::new(|| {
         r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+",
+    )
+});
+
+/// KEYS: lock, spending marker. ARGV: owner, version, marker lifetime (ms), force (`1`).
+/// Marks that the lock's owner is about to present the refresh token of the stored token
+/// of `version`: -1 when the lock is not the owner's (its lease lapsed: present nothing);
+/// 0 when an earlier holder presented that very token and nothing was stored since (it
+/// stalled or died after its call: the token may be spent), unless `force`; else 1.
+pub static SPEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return -1
+end
+if redis.call('GET', KEYS[2]) == ARGV[2] and ARGV[4] ~= '1' then
+  return 0
+end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
+",
+    )
+});
+
+/// KEYS: spending marker. ARGV: version. Clears the marker of `version` (the platform
+/// answered without taking the refresh token): 1 when cleared.
+pub static SETTLE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
 end
 return 0
 ",
