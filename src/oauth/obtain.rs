@@ -173,6 +173,9 @@ impl TokenCell {
             .await
             .map_err(store_error)?
         {
+            // Stalled while Redis answered (the likeliest place to stall: waiting): that
+            // answer is stale by now, and the lease may be someone else's.
+            Spend::Go if !lease.held() => return Err(lapsed()),
             Spend::Go => {}
             Spend::Lost => return Err(lapsed()),
             Spend::Unsettled => {
