@@ -42,6 +42,8 @@ pub enum Command {
         #[arg(value_enum)]
         shell: Shell,
     },
+    /// Connect a user with a device code, through the running proxy's admin listener.
+    Login(LoginArgs),
 }
 
 /// The shells completion scripts are printed for.
@@ -70,6 +72,15 @@ pub struct DemoArgs {
     /// Where the status page, the login pages and /metrics are served.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
     pub admin_listen: SocketAddr,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoginArgs {
+    /// The provider: the name of a [providers] table.
+    pub provider: String,
+    /// Whose token it becomes.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub user: String,
 }
 
 #[derive(Debug, Subcommand)]

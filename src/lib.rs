@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod follow;
+pub mod login_command;
 pub mod metrics;
 pub mod oauth;
 pub mod policy;
@@ -18,6 +19,7 @@ pub mod secret;
 pub mod server;
 pub mod snapshot;
 pub mod store;
+pub mod token_files;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -32,6 +34,7 @@ use tokio::task::JoinSet;
 use crate::admin::Surface;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::oauth::device_logins::DeviceLogins;
 use crate::oauth::login::{Logins, PendingLogins};
 use crate::oauth::{StoreError, TokenStore};
 use crate::snapshot::{BuildError, Snapshot};
@@ -43,6 +46,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Logins between their redirect and their callback; they outlive reloads.
     pub pending: Logins,
+    /// Device-code logins waiting for a person to enter their code; they outlive reloads.
+    pub device_logins: DeviceLogins,
     /// Requests being served by the proxy listener, against `max_concurrent_requests`.
     pub active: AtomicUsize,
     /// `max_concurrent_requests` when the configuration leaves it out: sized at start from
@@ -181,6 +186,7 @@ pub async fn run(
         snapshot: ArcSwap::from_pointee(snapshot),
         metrics,
         pending,
+        device_logins: DeviceLogins::default(),
         active: AtomicUsize::new(0),
         default_max_concurrent: server::descriptors::default_max_concurrent_requests(
             server::descriptors::raise_nofile_limit(),
@@ -217,6 +223,7 @@ pub async fn run(
         let handler = move |req| admin::handle(Arc::clone(&s), surface, req);
         servers.spawn(server::serve(name, listener, handler, stop_rx.clone(), limits));
     }
+    servers.spawn(token_files::keep(Arc::clone(&shared), stop_rx.clone()));
     if let Some(changes) = changes {
         servers.spawn(follow::follow(Arc::clone(&shared), changes, stop_rx.clone()));
     }

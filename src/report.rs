@@ -31,9 +31,10 @@ pub fn resolved(config: &Config) -> String {
     for p in config.providers.values() {
         let _ = writeln!(out, "  {} ({})", p.name, p.kind);
         let _ = writeln!(out, "    client_id     {}", p.client_id);
-        let secret_from = match &p.client_secret_file {
-            Some(f) => format!("[redacted, from {}]", f.display()),
-            None => "[redacted]".to_string(),
+        let secret_from = match (&p.client_secret_file, &p.client_secret) {
+            (Some(f), _) => format!("[redacted, from {}]", f.display()),
+            (None, Some(_)) => "[redacted]".to_string(),
+            (None, None) => "[none: a public client, device-code logins only]".to_string(),
         };
         let _ = writeln!(out, "    client_secret {secret_from}");
         let e = &p.endpoints;
@@ -43,6 +44,7 @@ pub fn resolved(config: &Config) -> String {
             ("authorize_url", &e.authorize),
             ("validate_url", &e.validate),
             ("revoke_url", &e.revoke),
+            ("device_url", &e.device),
         ] {
             if let Some(u) = v {
                 let _ = writeln!(out, "    {k:<13} {u}");

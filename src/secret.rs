@@ -64,6 +64,11 @@ secret_type!(
     AdminToken
 );
 secret_type!(
+    /// The `device_code` of a device-code login (RFC 8628): whoever holds it may collect
+    /// the token once the person approves.
+    DeviceCode
+);
+secret_type!(
     /// A Redis URL, which may carry a user and password.
     RedisUrl
 );

@@ -53,10 +53,15 @@ impl Snapshot {
     ) -> Result<Snapshot, BuildError> {
         let mut providers = BTreeMap::new();
         for (name, pc) in &config.providers {
+            // An app token is kept for the routes that inject it and the files that hold it.
             let app = config
                 .routes
                 .iter()
-                .any(|r| &r.provider == name && r.token == TokenSpec::App);
+                .any(|r| &r.provider == name && r.token == TokenSpec::App)
+                || config
+                    .token_files
+                    .iter()
+                    .any(|f| &f.provider == name && f.subject == crate::oauth::APP_SUBJECT);
             let kept = previous
                 .and_then(|s| s.providers.get(name))
                 .filter(|old| old.same_as(pc, &config.server, app));
@@ -125,7 +130,7 @@ impl Snapshot {
                 headers.push((HeaderName::from_static("client-id"), id));
             }
             if pc.kind == Kind::Blaze && matches!(rc.token, TokenSpec::User(_)) {
-                let mut secret = HeaderValue::try_from(pc.client_secret.secret())
+                let mut secret = HeaderValue::try_from(pc.secret())
                     .map_err(|_| bad("client_secret is not a header value"))?;
                 secret.set_sensitive(true);
                 headers.push((HeaderName::from_static("secret"), secret));

@@ -5,15 +5,12 @@
 mod harness;
 mod support;
 
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
-use harness::log::{addr_after, strip_ansi};
+use harness::binary::{self, Spawned};
 use harness::WAIT;
 
 const CONFIG: &str = "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\
@@ -25,42 +22,17 @@ async fn a_flood_of_idle_connections_does_not_take_the_listeners_down() {
     let config = dir.path().join("proxy.toml");
     std::fs::write(&config, CONFIG).unwrap();
     // `ulimit -n` sets the soft and the hard limit, so the proxy cannot raise it.
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -n 128 && exec \"$0\" run --config \"$1\"")
-        .arg(env!("CARGO_BIN_EXE_token-sidecar"))
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .env_remove("TOKEN_SIDECAR_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn the binary");
-    let stderr = child.stderr.take().expect("piped");
-    let log = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let lines = Arc::clone(&log);
-    tokio::spawn(async move {
-        let mut tx = Some(tx);
-        let mut reader = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = reader.next_line().await {
-            let line = strip_ansi(&line);
-            if line.contains("token-sidecar listening") {
-                let addrs = addr_after(&line, "proxy_addr").zip(addr_after(&line, "admin_addr"));
-                if let (Some(tx), Some(addrs)) = (tx.take(), addrs) {
-                    let _ = tx.send(addrs);
-                }
-            }
-            lines.lock().unwrap().push(line);
-        }
-    });
-    let (proxy, admin) = tokio::time::timeout(WAIT, rx)
-        .await
-        .expect("listening")
-        .expect("addresses");
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -n 128 && exec \"$0\" \"$@\"")
+        .args(binary::run_args(&config))
+        .env("RUST_LOG", "info");
+    let Spawned {
+        mut child,
+        proxy,
+        admin,
+        log,
+    } = binary::spawn(cmd).await;
 
     // Twice as many idle connections as the process has descriptors.
     let mut idle = Vec::new();

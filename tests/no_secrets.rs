@@ -2,7 +2,9 @@
 //! 401 replays, failing token endpoints, every kind of error, a revoke) runs with every
 //! target logging at TRACE into memory; then the log, the metrics, the admin API, the status
 //! page, every login page and every error body are searched for every client secret, access
-//! and refresh token, authorization code and code verifier the session used.
+//! and refresh token, authorization code, code verifier and device code the session used;
+//! and every file the session left is searched too: only the store, the configuration and
+//! the configured token file may hold one.
 //!
 //! This file is its own test binary with a single test, because it installs the global
 //! tracing subscriber.
@@ -224,6 +226,8 @@ async fn no_secret_reaches_the_log_metrics_admin_api_pages_or_error_bodies() {
     let pem = pem_dir.path().join("upstream.pem");
     std::fs::write(&pem, tls_pem).expect("write pem");
     let user = |name: &str| format!("token = \"user\"\nuser = \"{name}\"");
+    let files = tempfile::tempdir().expect("tempdir");
+    let token_file = files.path().join("alice.irc");
     let body = [
         provider("tw", &tw),
         "scopes = [\"user:read:email\"]\n".into(),
@@ -242,6 +246,10 @@ async fn no_secret_reaches_the_log_metrics_admin_api_pages_or_error_bodies() {
             "tw",
             &format!("https://localhost:{tls_port}/helix"),
             &format!("ca_file = \"{}\"", pem.display()),
+        ),
+        format!(
+            "[[token_files]]\nprovider = \"tw\"\nuser = \"alice\"\npath = \"{}\"\nformat = \"irc\"\n",
+            token_file.display()
         ),
     ]
     .concat();
@@ -309,6 +317,24 @@ async fn no_secret_reaches_the_log_metrics_admin_api_pages_or_error_bodies() {
     assert!(bz.blaze_code_verifiers().contains(&bz_verifier));
     s.ev.secret(&bz_verifier);
     s.ev.secret(&o2.last_code_verifier().expect("oauth2 used PKCE"));
+
+    // A device-code login through the admin API and the status page's waiting page.
+    let (status, started) = s.admin(reqwest::Method::POST, "/admin/logins/o2?user=dave").await;
+    assert_eq!(status, 200, "{started}");
+    let started: serde_json::Value = serde_json::from_str(&started).expect("JSON");
+    let id = started["login_id"].as_str().expect("login_id").to_string();
+    let page = format!("/oauth/o2/device?login={id}");
+    s.admin(reqwest::Method::GET, &page).await;
+    assert!(o2.approve_device(started["user_code"].as_str().expect("user_code"), "dave"));
+    let (_, done) = s
+        .admin(reqwest::Method::GET, &format!("/admin/logins/{id}?wait=10"))
+        .await;
+    assert!(done.contains("connected"), "{done}");
+    s.admin(reqwest::Method::GET, &page).await;
+    for code in o2.device_code_values() {
+        s.ev.secret(&code);
+    }
+    s.ev.store(&proxy);
 
     // Calls with each token, then refreshes (rotations included), then calls again.
     for round in 0..2 {
@@ -447,6 +473,18 @@ async fn no_secret_reaches_the_log_metrics_admin_api_pages_or_error_bodies() {
     assert_ne!(s.refresh("tw", "app").await.0, 200);
     tw.set_failure(Failure::None);
 
+    // The token file holds alice's current token (and is searched below like every file).
+    let deadline = tokio::time::Instant::now() + harness::WAIT;
+    let held = loop {
+        let now = std::fs::read_to_string(&token_file).unwrap_or_default();
+        if let Some(t) = now.strip_prefix("oauth:").filter(|t| tw.is_valid(t)) {
+            break t.to_string();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "token file: {now:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    s.ev.secret(&held);
+
     // A revoke at the platform.
     let (status, body) = s.admin(reqwest::Method::DELETE, "/admin/tokens/tw/alice").await;
     assert_eq!(status, 200, "{body}");
@@ -471,6 +509,28 @@ async fn no_secret_reaches_the_log_metrics_admin_api_pages_or_error_bodies() {
         assert!(fake.rejected().is_empty(), "{:?}", fake.rejected());
     }
     let Evidence { shown, secrets } = s.ev;
+    let proxy_dir = proxy.dir.path().to_path_buf();
+    // Every file the session left (before the proxy and its directory go): only the
+    // configured ones may hold a secret.
+    let allowed = [
+        proxy_dir.join("tokens.json"),
+        proxy_dir.join("proxy.toml"),
+        token_file.clone(),
+    ];
+    let mut file_leaks = Vec::new();
+    for dir in [proxy_dir.as_path(), files.path()] {
+        for path in walk(dir) {
+            let bytes = std::fs::read(&path).expect("readable");
+            let text = String::from_utf8_lossy(&bytes);
+            for secret in &secrets {
+                if text.contains(secret.as_str()) && !allowed.contains(&path) {
+                    file_leaks.push(format!("{} holds {secret:?}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(file_leaks.is_empty(), "{file_leaks:?}");
+    assert!(!token_file.exists(), "revoked: the token file is gone");
     proxy.stop().await;
     // The session did use what it claims to have searched for.
     assert!(
@@ -509,4 +569,18 @@ async fn no_secret_reaches_the_log_metrics_admin_api_pages_or_error_bodies() {
         }
     }
     assert!(leaks.is_empty(), "{} leaks:\n{}", leaks.len(), leaks.join("\n"));
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("readable dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

@@ -1,8 +1,12 @@
-//! `/admin/tokens`: list, refresh now, revoke and delete. Guarded by `admin_token` when set.
+//! `/admin/tokens`: list, refresh now, revoke and delete; `/admin/logins`: device-code
+//! logins. Guarded by `admin_token` when set.
 
 use http::{header, HeaderMap, Method, Response, StatusCode};
 use serde_json::json;
 
+use std::sync::Arc;
+
+use super::logins;
 use super::view::{self, view};
 use super::AdminBody;
 use crate::error::json_error;
@@ -10,9 +14,10 @@ use crate::oauth::{revoke, TokenCell, TokenKind, APP_SUBJECT};
 use crate::Shared;
 
 pub async fn handle(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     method: &Method,
     path: &str,
+    query: Option<&str>,
     headers: &HeaderMap,
 ) -> Response<AdminBody> {
     if let Some(expected) = &shared.snapshot.load().config.server.admin_token {
@@ -36,6 +41,8 @@ pub async fn handle(
         (&Method::GET, ["tokens"]) => json(StatusCode::OK, &view::all(&shared.snapshot.load())),
         (&Method::POST, ["tokens", provider, subject, "refresh"]) => refresh(shared, provider, subject).await,
         (&Method::DELETE, ["tokens", provider, subject]) => delete(shared, provider, subject).await,
+        (&Method::POST, ["logins", provider]) => logins::post(shared, provider, query).await,
+        (&Method::GET, ["logins", id]) => logins::get(shared, id, query).await,
         _ => error(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint"),
     }
 }

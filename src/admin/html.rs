@@ -45,16 +45,31 @@ button { font: inherit; padding: 5px 14px; border-radius: 8px; border: 1px solid
   background: transparent; color: var(--accent); cursor: pointer; }
 .scopes { color: var(--muted); font-size: 13px; } .empty { color: var(--muted); }
 .result h1.ok { color: var(--ok); } .result h1.bad { color: var(--bad); }
+.code { font: 700 32px/1.2 ui-monospace, 'SF Mono', Menlo, monospace; letter-spacing: 4px;
+  margin: 8px 0 16px; }
 ";
 
 /// A whole page.
 pub fn page(status: StatusCode, title: &str, body: Markup) -> Response<AdminBody> {
+    frame(status, title, body, None)
+}
+
+/// A whole page that reloads itself every `seconds` (a meta refresh: no script, so the
+/// CSP stays as strict), for a page that waits on something.
+pub fn refreshing_page(status: StatusCode, title: &str, body: Markup, seconds: u32) -> Response<AdminBody> {
+    frame(status, title, body, Some(seconds))
+}
+
+fn frame(status: StatusCode, title: &str, body: Markup, refresh: Option<u32>) -> Response<AdminBody> {
     let html = html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(seconds) = refresh {
+                    meta http-equiv="refresh" content=(seconds);
+                }
                 title { (title) " · token-sidecar" }
                 // The one raw insertion: a constant of this file.
                 style { (PreEscaped(STYLE)) }

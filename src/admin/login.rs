@@ -51,6 +51,19 @@ pub async fn start(shared: &Shared, name: &str, uri: &Uri, headers: &HeaderMap) 
     let Some(provider) = provider(shared, name) else {
         return unknown_provider(name);
     };
+    if provider.client.config.is_public() {
+        // Exchanging a code needs the client secret a public client does not have.
+        return outcome(
+            StatusCode::BAD_REQUEST,
+            false,
+            "No browser login for this provider",
+            html! { b { (name) } " is a public client (it has no client_secret): it connects users with a code." },
+            html! {
+                "Use " b { "Connect with a code" } " on the " a href="/" { "status page" }
+                ", or run " code { "token-sidecar login " (name) } "."
+            },
+        );
+    }
     let public_url = shared.snapshot.load().config.server.public_url.clone();
     if let Some(location) = browser::public_location(&public_url, uri, headers) {
         return browser::redirect(&location);

@@ -4,8 +4,10 @@ mod api;
 mod browser;
 mod callback;
 mod cookie;
+mod device_page;
 mod html;
 pub mod login;
+pub mod logins;
 mod ready;
 mod status;
 mod status_routes;
@@ -41,6 +43,12 @@ pub async fn handle(
     if let Some(refused) = policy(&shared, surface, &req) {
         return Ok(refused);
     }
+    if surface == Surface::Admin && req.method() == Method::POST {
+        let device = oauth_route(req.uri().path()).filter(|(_, action)| *action == "device");
+        if let Some((provider, _)) = device {
+            return Ok(device_page::start(&shared, &provider, req.into_body()).await);
+        }
+    }
     let resp = match (req.method(), req.uri().path()) {
         (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET | &Method::HEAD, "/readyz") => ready::readyz(&shared),
@@ -64,13 +72,14 @@ pub async fn handle(
             }
         }
         (method, path) if path.starts_with("/admin/") => {
-            api::handle(&shared, method, path, req.headers()).await
+            api::handle(&shared, method, path, req.uri().query(), req.headers()).await
         }
         (&Method::GET, path) => match oauth_route(path) {
             Some((provider, "login")) => login::start(&shared, &provider, req.uri(), req.headers()).await,
             Some((provider, "callback")) => {
                 callback::callback(&shared, &provider, req.uri(), req.headers()).await
             }
+            Some((provider, "device")) => device_page::show(&shared, &provider, req.uri()),
             _ => not_found(),
         },
         _ => not_found(),

@@ -1,11 +1,13 @@
 //! `GET /`: the page a streamer opens to see that everything is wired: each route and
 //! whether it can be served (and why not), each provider's tokens with their last error and
 //! next attempt, connect links for the users the routes need, and where to look next.
+//! Providers with device-code logins also offer "Connect with a code" (see `device_page`).
 
 use http::{Response, StatusCode};
 use maud::{html, Markup};
 
 use super::html::{page, query_value};
+use super::login::DEFAULT_USER;
 use super::status_routes::routes_card;
 use super::view::{named_users, provider_views, TokenView};
 use super::AdminBody;
@@ -45,7 +47,8 @@ pub fn login_link(provider: &str, user: &str) -> String {
 /// connect links when it has a login.
 fn section(snapshot: &Snapshot, provider: &Provider) -> Markup {
     let name = provider.name();
-    let can_login = provider.client.config.endpoints.authorize.is_some();
+    let can_login = provider.client.config.has_browser_login();
+    let with_code = provider.client.config.has_device_login();
     let rows = provider_views(snapshot, provider);
     let missing: Vec<&str> = named_users(snapshot, name)
         .into_iter()
@@ -79,6 +82,13 @@ fn section(snapshot: &Snapshot, provider: &Provider) -> Markup {
                 form.connect method="get" action={ "/oauth/" (query_value(name)) "/login" } {
                     input name="user" placeholder="user name" required maxlength="128";
                     button type="submit" { "Connect a user" }
+                }
+            }
+            @if with_code {
+                // A POST: it asks the platform for a code, so no other site may start one.
+                form.connect method="post" action={ "/oauth/" (query_value(name)) "/device" } {
+                    input name="user" value=(DEFAULT_USER) required maxlength="128";
+                    button type="submit" { "Connect with a code" }
                 }
             }
         }

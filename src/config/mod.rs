@@ -12,6 +12,7 @@ mod scalar;
 mod store;
 mod store_only;
 mod suggest;
+mod token_files;
 mod validate;
 mod warnings;
 
@@ -30,7 +31,7 @@ pub use load::{config_path, from_toml, load, load_from};
 pub use preset::{Kind, Preset};
 pub use problems::{ConfigError, Problem};
 pub use store::{RedisStore, Store, StoreKind, DEFAULT_KEY_PREFIX, DEFAULT_LOCK_TTL};
-pub use store_only::load_store;
+pub use store_only::{load_admin, load_store};
 pub use validate::{env_var, validate};
 pub use warnings::Warning;
 
@@ -51,6 +52,8 @@ pub struct Config {
     pub store: Store,
     pub providers: BTreeMap<String, Arc<ProviderConfig>>,
     pub routes: Vec<RouteConfig>,
+    /// Files kept holding a token, for clients that cannot go through the proxy.
+    pub token_files: Vec<TokenFileConfig>,
     /// The file it was read from, watched for live reload.
     pub source: Option<PathBuf>,
 }
@@ -119,6 +122,8 @@ pub struct Endpoints {
     pub refresh: Url,
     pub validate: Option<Url>,
     pub revoke: Option<Url>,
+    /// RFC 8628 device authorization endpoint: device-code logins are offered when set.
+    pub device: Option<Url>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +131,8 @@ pub struct ProviderConfig {
     pub name: String,
     pub kind: Kind,
     pub client_id: String,
-    pub client_secret: ClientSecret,
+    /// `None` for a public client: device-code logins only, no app tokens.
+    pub client_secret: Option<ClientSecret>,
     pub client_secret_file: Option<PathBuf>,
     pub scopes: Vec<String>,
     pub app_scopes: Vec<String>,
@@ -136,6 +142,49 @@ pub struct ProviderConfig {
     pub client_auth: ClientAuth,
     /// `{public_url}/oauth/{name}/callback`: what the platform must have registered.
     pub redirect_uri: String,
+}
+
+impl ProviderConfig {
+    /// A client without a secret (RFC 6749 §2.1): it identifies itself by `client_id` alone.
+    pub fn is_public(&self) -> bool {
+        self.client_secret.is_none()
+    }
+
+    /// The client secret's value, or "" for a public client (which never sends one).
+    pub fn secret(&self) -> &str {
+        self.client_secret.as_ref().map_or("", ClientSecret::secret)
+    }
+
+    /// Whether a person can connect a user through the browser login (redirect and code).
+    pub fn has_browser_login(&self) -> bool {
+        self.endpoints.authorize.is_some() && !self.is_public()
+    }
+
+    /// Whether a person can connect a user with a device code (RFC 8628).
+    pub fn has_device_login(&self) -> bool {
+        self.endpoints.device.is_some()
+    }
+}
+
+/// How a token file holds its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFileFormat {
+    /// The bare access token.
+    Token,
+    /// `oauth:TOKEN`, as IRC's `PASS` carries it (Twitch chat).
+    Irc,
+    /// `{"access_token", "expires_at", "scopes"}`.
+    Json,
+}
+
+/// One `[[token_files]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenFileConfig {
+    pub provider: String,
+    /// A user's name, or `app` for the provider's app token.
+    pub subject: String,
+    pub path: PathBuf,
+    pub format: TokenFileFormat,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -51,6 +51,7 @@ impl Kind {
                 refresh_url: None,
                 validate_url: Some("https://id.twitch.tv/oauth2/validate"),
                 revoke_url: Some("https://id.twitch.tv/oauth2/revoke"),
+                device_authorization_url: Some("https://id.twitch.tv/oauth2/device"),
             },
             Kind::Blaze => Preset {
                 api_base: Some("https://api.blaze.stream"),
@@ -59,6 +60,7 @@ impl Kind {
                 refresh_url: Some("https://blaze.stream/bapi/oauth2/refresh"),
                 validate_url: None,
                 revoke_url: None,
+                device_authorization_url: None,
             },
             Kind::Glimesh => Preset {
                 api_base: Some("https://glimesh.tv/api"),
@@ -67,6 +69,7 @@ impl Kind {
                 refresh_url: None,
                 validate_url: None,
                 revoke_url: None,
+                device_authorization_url: None,
             },
             Kind::Firework => Preset {
                 api_base: Some("https://api.firework.com"),
@@ -75,6 +78,7 @@ impl Kind {
                 refresh_url: None,
                 validate_url: None,
                 revoke_url: None,
+                device_authorization_url: None,
             },
             Kind::StreamerSonglist => Preset {
                 api_base: Some("https://api.streamersonglist.com"),
@@ -83,6 +87,7 @@ impl Kind {
                 refresh_url: None,
                 validate_url: None,
                 revoke_url: None,
+                device_authorization_url: None,
             },
             Kind::OAuth2 => Preset::default(),
         }
@@ -91,6 +96,12 @@ impl Kind {
     /// Whether the platform issues app tokens by client credentials.
     pub fn has_app_tokens(self) -> bool {
         self != Kind::Firework
+    }
+
+    /// Whether the kind can offer device-code logins (RFC 8628): Twitch by its preset, a
+    /// plain oauth2 provider once `device_authorization_url` is set.
+    pub fn has_device_logins(self) -> bool {
+        matches!(self, Kind::Twitch | Kind::OAuth2)
     }
 
     /// How the login flow joins scopes.
@@ -118,4 +129,6 @@ pub struct Preset {
     pub refresh_url: Option<&'static str>,
     pub validate_url: Option<&'static str>,
     pub revoke_url: Option<&'static str>,
+    /// RFC 8628's device authorization endpoint, where a device-code login starts.
+    pub device_authorization_url: Option<&'static str>,
 }

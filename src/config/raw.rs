@@ -22,6 +22,9 @@ pub struct RawConfig {
     /// Path prefixes and where they go.
     #[serde(default)]
     pub routes: Vec<RawRoute>,
+    /// Files kept holding a token, for clients that cannot go through the proxy.
+    #[serde(default)]
+    pub token_files: Vec<RawTokenFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,6 +145,10 @@ pub struct RawProvider {
     /// Overrides the preset's revocation endpoint.
     #[serde(default, deserialize_with = "scalar::text")]
     pub revoke_url: Option<String>,
+    /// Overrides the preset's device authorization endpoint (RFC 8628); on an oauth2
+    /// provider, setting it offers device-code logins.
+    #[serde(default, deserialize_with = "scalar::text")]
+    pub device_authorization_url: Option<String>,
     /// Extra trusted roots (PEM) for this provider's endpoints.
     #[serde(default, deserialize_with = "scalar::text")]
     pub ca_file: Option<String>,
@@ -180,4 +187,21 @@ pub struct RawRoute {
     /// Largest request body accepted on this route, in bytes (413 beyond).
     #[serde(default, deserialize_with = "scalar::bytes")]
     pub max_body_bytes: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokenFile {
+    /// The provider whose token is kept in the file.
+    #[serde(default, deserialize_with = "scalar::text")]
+    pub provider: Option<String>,
+    /// Whose token: a user's name, or "app".
+    #[serde(default, deserialize_with = "scalar::text")]
+    pub user: Option<String>,
+    /// Where the file is kept (relative to the config file's directory).
+    #[serde(default, deserialize_with = "scalar::text")]
+    pub path: Option<String>,
+    /// "token" (default), "irc" or "json".
+    #[serde(default, deserialize_with = "scalar::text")]
+    pub format: Option<String>,
 }

@@ -74,6 +74,15 @@ pub(super) fn route(
                     "is \"app\", but firework has no app tokens (no client credentials grant); use token = \"user\"",
                 );
             }
+            if providers.get(provider_name).is_some_and(|pc| pc.is_public()) {
+                p.add(
+                    key("token"),
+                    format!(
+                        "is \"app\", but provider {provider_name:?} is a public client (no client_secret), \
+                         which gets no app tokens; set providers.{provider_name}.client_secret or use token = \"user\""
+                    ),
+                );
+            }
             TokenSpec::App
         }
         ("app", Some(_)) => {

@@ -39,12 +39,21 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
             routes.push(rc);
         }
     }
+    let token_files = super::token_files::token_files(
+        &raw.token_files,
+        &raw.providers,
+        &providers,
+        &store.path,
+        base,
+        &mut p,
+    );
     if p.0.is_empty() {
         Ok(Config {
             server,
             store,
             providers,
             routes,
+            token_files,
             source: None,
         })
     } else {
@@ -52,7 +61,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
     }
 }
 
-fn server(raw: &RawConfig, p: &mut Problems) -> Server {
+pub(super) fn server(raw: &RawConfig, p: &mut Problems) -> Server {
     let s = &raw.server;
     let listen = p.addr("server.listen", s.listen.as_deref(), DEFAULT_LISTEN);
     let admin_listen = p.addr(
@@ -272,41 +281,44 @@ fn provider(
         );
     }
     let client_secret_file = rp.client_secret_file.as_deref().map(|f| resolve(base, f));
+    // Without either key the client is public (device-code logins only), where the kind
+    // can offer those; whether it can is checked once its endpoints are known.
     let client_secret = match (&rp.client_secret, &client_secret_file) {
         (Some(_), Some(_)) => {
             p.add(
                 key("client_secret_file"),
                 "stands beside client_secret; keep only one of the two",
             );
-            None
+            Err(())
         }
-        (Some(s), None) if !s.trim().is_empty() => Some(ClientSecret::new(s.trim())),
+        (Some(s), None) if !s.trim().is_empty() => Ok(Some(ClientSecret::new(s.trim()))),
         (None, Some(f)) => match std::fs::read_to_string(f) {
-            Ok(s) if !s.trim().is_empty() => Some(ClientSecret::new(s.trim())),
+            Ok(s) if !s.trim().is_empty() => Ok(Some(ClientSecret::new(s.trim()))),
             Ok(_) => {
                 p.add(
                     key("client_secret_file"),
                     format!("{} is empty; put the client secret in it", f.display()),
                 );
-                None
+                Err(())
             }
             Err(e) => {
                 p.add(
                     key("client_secret_file"),
                     format!("cannot read {}: {e}", f.display()),
                 );
-                None
+                Err(())
             }
         },
-        _ => {
+        (None, None) => Ok(None),
+        (Some(_), None) => {
             p.add(
                 key("client_secret"),
                 format!(
-                    "is missing: set it, or client_secret_file = \"PATH\", or the environment variable {}",
+                    "is empty: set it, or client_secret_file = \"PATH\", or the environment variable {}",
                     env_var(&key("client_secret"))
                 ),
             );
-            None
+            Err(())
         }
     };
     let client_auth = match rp.client_auth.as_deref() {
@@ -339,6 +351,20 @@ fn provider(
     let refresh = endpoint("refresh_url", &rp.refresh_url, preset.refresh_url);
     let validate = endpoint("validate_url", &rp.validate_url, preset.validate_url);
     let revoke = endpoint("revoke_url", &rp.revoke_url, preset.revoke_url);
+    let device = endpoint(
+        "device_authorization_url",
+        &rp.device_authorization_url,
+        preset.device_authorization_url,
+    );
+    if rp.device_authorization_url.is_some() && !kind.has_device_logins() {
+        p.add(
+            key("device_authorization_url"),
+            format!("{kind} has no device-code logins; only twitch and oauth2 providers take this key"),
+        );
+    }
+    if matches!(client_secret, Ok(None)) {
+        public_client(name, kind, device.is_some(), client_auth, p);
+    }
     if kind == Kind::OAuth2 && rp.token_url.is_none() {
         p.add(
             key("token_url"),
@@ -350,7 +376,7 @@ fn provider(
         name: name.to_string(),
         kind,
         client_id: client_id?,
-        client_secret: client_secret?,
+        client_secret: client_secret.ok()?,
         client_secret_file,
         scopes: rp.scopes.clone().unwrap_or_default(),
         app_scopes: rp.app_scopes.clone().unwrap_or_default(),
@@ -361,9 +387,36 @@ fn provider(
             token,
             validate,
             revoke,
+            device,
         },
         ca_file: rp.ca_file.as_deref().map(|f| resolve(base, f)),
         client_auth,
         redirect_uri: super::redirect_uri(public_url, name),
     })
+}
+
+/// Checks a provider without a client secret: a public client (RFC 6749 §2.1) can only
+/// connect users with device codes, so its kind must offer those; it has nothing to
+/// authenticate with by HTTP Basic.
+fn public_client(name: &str, kind: Kind, device: bool, auth: ClientAuth, p: &mut Problems) {
+    let key = |k: &str| format!("providers.{name}.{k}");
+    if !device {
+        let public = if kind == Kind::OAuth2 {
+            "; an oauth2 provider without a secret is a public client, which needs device_authorization_url"
+        } else {
+            ""
+        };
+        p.add(
+            key("client_secret"),
+            format!(
+                "is missing: set it, or client_secret_file = \"PATH\", or the environment variable {}{public}",
+                env_var(&key("client_secret"))
+            ),
+        );
+    } else if auth == ClientAuth::Basic {
+        p.add(
+            key("client_auth"),
+            "is \"basic\", but this provider has no client_secret (a public client); remove client_auth or set client_secret",
+        );
+    }
 }

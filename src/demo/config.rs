@@ -102,6 +102,13 @@ mod tests {
         assert_eq!(config.store.path, dir.join("tokens.json"));
         let prefixes: Vec<&str> = config.routes.iter().map(|r| r.prefix.as_str()).collect();
         assert_eq!(prefixes, [APP_ROUTE, USER_ROUTE]);
-        assert_eq!(config.providers[PROVIDER].client_secret.secret(), "s\"cret");
+        assert_eq!(
+            config.providers[PROVIDER]
+                .client_secret
+                .as_ref()
+                .map(|s| s.secret())
+                .unwrap_or_default(),
+            "s\"cret"
+        );
     }
 }

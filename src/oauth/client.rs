@@ -15,6 +15,9 @@ use crate::config::ProviderConfig;
 use crate::metrics::Metrics;
 use crate::store::{Expect, Saved, StoreError, StoredToken, TokenStore};
 
+/// How long a public client's refresh token lasts unused (Twitch: 30 days).
+pub const PUBLIC_REFRESH_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// Token answers are small; anything larger is refused rather than buffered.
 const MAX_ANSWER: usize = 64 * 1024;
 
@@ -73,12 +76,11 @@ impl PlatformClient {
 
     /// Calls the token (or refresh) endpoint with `grant` and reads the answer.
     pub async fn grant(&self, grant: Grant<'_>) -> Result<Answer, TokenError> {
-        let result = self.send(token_request(&self.config, grant)).await;
-        let outcome = if result.is_ok() { "success" } else { "failure" };
-        self.metrics
-            .token_requests
-            .with_label_values(&[&self.config.name, grant.label(), outcome])
-            .inc();
+        let result = self
+            .send(token_request(&self.config, grant))
+            .await
+            .map(|answer| self.public_refresh_lifetime(answer));
+        self.count(grant.label(), if result.is_ok() { "success" } else { "failure" });
         // The caller logs a failure once, with what it decided (retry at, needs_login).
         match &result {
             Ok(_) => {
@@ -89,6 +91,16 @@ impl PlatformClient {
             }
         }
         result
+    }
+
+    /// A public client's refresh tokens lapse after some time unused (Twitch: 30 days) and
+    /// its answers do not say so: the lapse is assumed, so the refresher renews the grant
+    /// before it (as for Firework's `refresh_token_expires_in`).
+    pub(super) fn public_refresh_lifetime(&self, mut answer: Answer) -> Answer {
+        if self.config.is_public() && answer.refresh.is_some() && answer.refresh_lifetime.is_none() {
+            answer.refresh_lifetime = Some(PUBLIC_REFRESH_LIFETIME);
+        }
+        answer
     }
 
     /// Writes `stored` if the stored token is `expect`; resolves once it is durable. A
@@ -121,8 +133,30 @@ impl PlatformClient {
     }
 
     async fn send(&self, req: TokenRequest) -> Result<Answer, TokenError> {
+        let (status, body) = self.call(&req).await?;
+        let secrets = self.secrets(&req);
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        classify(status, &body, &secrets).map_err(|failure| TokenError::call(&req.url, failure))
+    }
+
+    /// Every secret `req` carries, the client secret included: what must never be shown
+    /// of what the platform answers.
+    pub(super) fn secrets(&self, req: &TokenRequest) -> Vec<String> {
         let mut secrets = req.secrets();
-        secrets.push(self.config.client_secret.secret().to_string());
+        secrets.extend(self.config.client_secret.as_ref().map(|s| s.secret().to_string()));
+        secrets
+    }
+
+    /// Counts one call in `token_sidecar_token_requests_total`.
+    pub(super) fn count(&self, grant: &str, result: &str) {
+        self.metrics
+            .token_requests
+            .with_label_values(&[&self.config.name, grant, result])
+            .inc();
+    }
+
+    /// Sends `req` and reads the answer's status and body (bounded), whatever the status.
+    pub(super) async fn call(&self, req: &TokenRequest) -> Result<(u16, Vec<u8>), TokenError> {
         let at = |failure| TokenError::call(&req.url, failure);
         let mut url = req.url.clone();
         let mut builder = match req.encoding {
@@ -143,24 +177,23 @@ impl PlatformClient {
             Encoding::Json => {
                 let map: serde_json::Map<String, serde_json::Value> = req
                     .fields
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v.into()))
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.as_str().into()))
                     .collect();
                 self.http.post(url).json(&map)
             }
         };
-        if let Some((user, pass)) = req.basic {
-            builder = builder.basic_auth(form_encode(&user), Some(form_encode(&pass)));
+        if let Some((user, pass)) = &req.basic {
+            builder = builder.basic_auth(form_encode(user), Some(form_encode(pass)));
         }
         let resp = builder
             .header(ACCEPT, "application/json")
             .send()
             .await
             .map_err(|e| at(CallFailure::from_reqwest(e)))?;
-        let status = resp.status();
+        let status = resp.status().as_u16();
         let body = read_capped(resp).await.map_err(at)?;
-        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-        classify(status.as_u16(), &body, &secrets).map_err(at)
+        Ok((status, body))
     }
 }
 

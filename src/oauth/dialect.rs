@@ -48,8 +48,9 @@ pub struct TokenRequest {
 }
 
 /// The fields whose values are secrets, in every platform's spelling.
-const SECRET_FIELDS: [&str; 7] = [
+const SECRET_FIELDS: [&str; 8] = [
     "client_secret",
+    "device_code",
     "clientSecret",
     "code",
     "code_verifier",
@@ -82,7 +83,7 @@ pub fn token_request(p: &ProviderConfig, grant: Grant<'_>) -> TokenRequest {
 fn blaze(p: &ProviderConfig, grant: Grant<'_>) -> TokenRequest {
     let mut fields = vec![
         ("clientId", p.client_id.clone()),
-        ("clientSecret", p.client_secret.secret().to_string()),
+        ("clientSecret", p.secret().to_string()),
     ];
     let url = match grant {
         Grant::ClientCredentials => {
@@ -124,7 +125,7 @@ fn firework(p: &ProviderConfig, grant: Grant<'_>) -> TokenRequest {
         Grant::ClientCredentials => {
             fields.push(("grant_type", "client_credentials".into()));
             fields.push(("client_id", p.client_id.clone()));
-            fields.push(("client_secret", p.client_secret.secret().into()));
+            fields.push(("client_secret", p.secret().into()));
             p.endpoints.token.clone()
         }
         Grant::AuthorizationCode {
@@ -133,7 +134,7 @@ fn firework(p: &ProviderConfig, grant: Grant<'_>) -> TokenRequest {
             fields.push(("grant_type", "authorization_code".into()));
             fields.push(("redirect_uri", redirect_uri.into()));
             fields.push(("client_id", p.client_id.clone()));
-            fields.push(("client_secret", p.client_secret.secret().into()));
+            fields.push(("client_secret", p.secret().into()));
             fields.push(("code", code.secret().into()));
             p.endpoints.token.clone()
         }
@@ -189,18 +190,29 @@ fn standard(p: &ProviderConfig, grant: Grant<'_>) -> TokenRequest {
             p.endpoints.refresh.clone()
         }
     };
-    let basic = match p.client_auth {
-        ClientAuth::Basic => Some((p.client_id.clone(), p.client_secret.secret().to_string())),
-        ClientAuth::Body => {
-            fields.push(("client_id", p.client_id.clone()));
-            fields.push(("client_secret", p.client_secret.secret().into()));
-            None
-        }
-    };
+    let basic = client_auth(p, &mut fields);
     TokenRequest {
         url,
         encoding,
         fields,
         basic,
+    }
+}
+
+/// Authenticates the client as the provider says: HTTP Basic, or `client_id` and
+/// `client_secret` in the fields; a public client only names itself (RFC 6749 §2.3, §3.2.1).
+pub(super) fn client_auth(
+    p: &ProviderConfig,
+    fields: &mut Vec<(&'static str, String)>,
+) -> Option<(String, String)> {
+    match (&p.client_secret, p.client_auth) {
+        (Some(secret), ClientAuth::Basic) => Some((p.client_id.clone(), secret.secret().to_string())),
+        (secret, _) => {
+            fields.push(("client_id", p.client_id.clone()));
+            if let Some(secret) = secret {
+                fields.push(("client_secret", secret.secret().into()));
+            }
+            None
+        }
     }
 }

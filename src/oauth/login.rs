@@ -78,11 +78,11 @@ pub async fn begin(client: &PlatformClient, pending: &Logins, user: &str) -> Res
         };
         let body = serde_json::json!({
             "clientId": config.client_id,
-            "clientSecret": config.client_secret.secret(),
+            "clientSecret": config.secret(),
             "redirectUri": config.redirect_uri,
             "scopes": scopes,
         });
-        let secret = config.client_secret.secret();
+        let secret = config.secret();
         let failed = |failure| LoginError::Start(TokenError::call(&authorize, failure));
         let resp = client.http.post(authorize.clone()).json(&body).send().await;
         let resp = resp.map_err(|e| failed(CallFailure::from_reqwest(e)))?;

@@ -4,6 +4,8 @@
 mod answer;
 mod cell;
 mod client;
+pub mod device;
+pub mod device_logins;
 mod dialect;
 mod error;
 pub mod login;
@@ -24,6 +26,6 @@ pub use answer::{parse as parse_answer, Answer};
 pub use cell::{Failure, Status, TokenCell, TokenKind};
 pub use client::{classify, ClientBuildError, PlatformClient};
 pub use dialect::{token_request, Encoding, Grant, TokenRequest};
-pub use error::{CallFailure, TokenError};
+pub use error::{chain as error_chain, CallFailure, TokenError};
 pub use provider::{Provider, APP_SUBJECT};
 pub use token::Token;

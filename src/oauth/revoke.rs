@@ -22,8 +22,12 @@ pub async fn revoke(client: &PlatformClient, token: &Token) -> Option<bool> {
     for (value, hint) in secrets {
         let config = &client.config;
         let mut request = client.http.post(url.clone());
-        if config.kind != Kind::Twitch && config.client_auth == ClientAuth::Basic {
-            request = request.basic_auth(&config.client_id, Some(config.client_secret.secret()));
+        if let (false, ClientAuth::Basic, Some(secret)) = (
+            config.kind == Kind::Twitch,
+            config.client_auth,
+            &config.client_secret,
+        ) {
+            request = request.basic_auth(&config.client_id, Some(secret.secret()));
         }
         let body = form_body(client, value, hint);
         let sent = request
@@ -49,9 +53,16 @@ fn form_body(client: &PlatformClient, value: &str, hint: &str) -> String {
     } else {
         form.append_pair("token", value)
             .append_pair("token_type_hint", hint);
-        if config.client_auth == ClientAuth::Body {
-            form.append_pair("client_id", &config.client_id)
-                .append_pair("client_secret", config.client_secret.secret());
+        match (&config.client_secret, config.client_auth) {
+            (Some(_), ClientAuth::Basic) => {}
+            (Some(secret), ClientAuth::Body) => {
+                form.append_pair("client_id", &config.client_id)
+                    .append_pair("client_secret", secret.secret());
+            }
+            // A public client names itself (RFC 7009 §2.1, RFC 6749 §2.3).
+            (None, _) => {
+                form.append_pair("client_id", &config.client_id);
+            }
         }
     }
     form.finish()

@@ -100,14 +100,92 @@ fn client_secret_file_is_read_relative_to_the_config() {
 #[test]
 fn a_missing_client_id_or_secret_names_the_key_and_the_variable() {
     assert_invalid(
-        "[providers.twitch]\n",
+        "[providers.glimesh]\n",
         &[
-            "providers.twitch.client_id",
-            "TOKEN_SIDECAR_PROVIDERS__TWITCH__CLIENT_ID",
-            "providers.twitch.client_secret",
-            "TOKEN_SIDECAR_PROVIDERS__TWITCH__CLIENT_SECRET",
+            "providers.glimesh.client_id",
+            "TOKEN_SIDECAR_PROVIDERS__GLIMESH__CLIENT_ID",
+            "providers.glimesh.client_secret",
+            "TOKEN_SIDECAR_PROVIDERS__GLIMESH__CLIENT_SECRET",
         ],
     );
+    // An oauth2 provider may go without a secret only as a public client with device logins.
+    assert_invalid(
+        "[providers.o]\nkind = \"oauth2\"\nclient_id = \"c\"\ntoken_url = \"https://id.example/token\"\n",
+        &["providers.o.client_secret", "device_authorization_url"],
+    );
+}
+
+#[test]
+fn a_provider_without_a_secret_is_a_public_client_with_device_logins_only() {
+    let public = "[providers.twitch]\nclient_id = \"cid\"\n";
+    let user_route = "[[routes]]\nprefix = \"/t\"\nprovider = \"twitch\"\ntoken = \"user\"\nuser = \"bot\"\n";
+    let (out, all) = check(&format!("{public}{user_route}"));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("public client"), "{all}");
+    assert!(all.contains("https://id.twitch.tv/oauth2/device"), "{all}");
+    assert_invalid(
+        &format!("{public}[[routes]]\nprefix = \"/t\"\nprovider = \"twitch\"\n"),
+        &[
+            "routes[0].token",
+            "public client",
+            "providers.twitch.client_secret",
+        ],
+    );
+    assert_invalid(
+        &format!("{public}[[token_files]]\nprovider = \"twitch\"\nuser = \"app\"\npath = \"/run/t\"\n"),
+        &["token_files[0].user", "public client"],
+    );
+    assert_invalid(
+        "[providers.o]\nkind = \"oauth2\"\nclient_id = \"c\"\ntoken_url = \"https://id.example/token\"\n\
+         device_authorization_url = \"https://id.example/device\"\nclient_auth = \"basic\"\n",
+        &["providers.o.client_auth", "public client"],
+    );
+    assert_invalid(
+        "[providers.glimesh]\nclient_id = \"c\"\nclient_secret = \"s\"\ndevice_authorization_url = \"https://g/d\"\n",
+        &["providers.glimesh.device_authorization_url", "only twitch and oauth2"],
+    );
+}
+
+#[test]
+fn token_files_name_the_key_of_each_mistake() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("data/tokens.json");
+    let entry = |provider: &str, user: &str, path: &str, format: &str| {
+        format!(
+            "[[token_files]]\nprovider = \"{provider}\"\nuser = \"{user}\"\npath = \"{path}\"\nformat = \"{format}\"\n"
+        )
+    };
+    let head = format!("[store]\npath = \"{}\"\n{TWITCH}", store.display());
+    let inside = dir.path().join("data/sub/../bot-token");
+    let elsewhere = dir.path().join("run/bot-token");
+    let text = [
+        head.clone(),
+        entry("twitch", "bot", &inside.display().to_string(), "irc"),
+        entry("nope", "bot", "/run/x", "token"),
+        entry("twitch", "bot", "/run/y", "yaml"),
+        entry("twitch", "bot", &elsewhere.display().to_string(), "json"),
+        entry("twitch", "other", &elsewhere.display().to_string(), "token"),
+    ]
+    .concat();
+    assert_invalid(
+        &text,
+        &[
+            "token_files[0].path",
+            "inside the token store's directory",
+            "token_files[1].provider",
+            "\"nope\"",
+            "token_files[2].format",
+            "\"yaml\"",
+            "token_files[4].path",
+            "another token file",
+        ],
+    );
+    let (out, all) = check(&format!(
+        "{head}{}",
+        entry("twitch", "bot", &elsewhere.display().to_string(), "irc")
+    ));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(!all.contains("token_files[3]"), "{all}");
 }
 
 #[test]

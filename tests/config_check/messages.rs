@@ -123,11 +123,12 @@ fn a_wrong_kind_is_one_error_naming_the_kinds() {
 fn a_missing_key_is_placed_at_its_table() {
     let (_, err, path) = check_file(
         "proxy.toml",
-        "# twitch\n\n[providers.twitch]\nclient_id = \"c\"\n",
+        // (Without client_secret it is a public client; without client_id it is nothing.)
+        "# twitch\n\n[providers.twitch]\nclient_secret = \"s\"\n",
         &[],
     );
     assert!(
-        err.contains(&format!("{path}:3: providers.twitch.client_secret: is missing")),
+        err.contains(&format!("{path}:3: providers.twitch.client_id: is missing")),
         "{err}"
     );
 }

@@ -2,6 +2,7 @@
 //! `support`, the way linkerd's integration harness starts its proxy.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod log;
 pub mod redis_server;
 pub mod tls;
@@ -42,12 +43,23 @@ pub fn provider(name: &str, fake: &FakePlatform) -> String {
         t.push_str(&format!("validate_url = \"{}\"\n", fake.validate_url()));
     }
     if matches!(kind, Kind::Twitch | Kind::OAuth2 { .. }) {
+        t.push_str(&format!(
+            "device_authorization_url = \"{}\"\n",
+            fake.device_authorization_url()
+        ));
+    }
+    if matches!(kind, Kind::Twitch | Kind::OAuth2 { .. }) {
         t.push_str(&format!("revoke_url = \"{}\"\n", fake.revoke_url()));
     }
     if kind == (Kind::OAuth2 { basic: true }) {
         t.push_str("client_auth = \"basic\"\n");
     }
     t
+}
+
+/// As `provider`, for a public client: no client_secret (set the fake public too).
+pub fn public_provider(name: &str, fake: &FakePlatform) -> String {
+    provider(name, fake).replace(&format!("client_secret = \"{CLIENT_SECRET}\"\n"), "")
 }
 
 /// A `[[routes]]` entry.
@@ -235,6 +247,34 @@ impl Proxy {
     pub async fn refresh_now(&self, provider: &str, subject: &str) -> reqwest::Response {
         let url = self.admin_url(&format!("/admin/tokens/{provider}/{subject}/refresh"));
         self.http.post(url).send().await.expect("admin refresh answers")
+    }
+
+    /// `POST /admin/logins/{provider}?user=USER`: starts a device-code login (or gets the
+    /// one pending for the user).
+    pub async fn device_login(&self, provider: &str, user: &str) -> reqwest::Response {
+        let url = self.admin_url(&format!("/admin/logins/{provider}?user={user}"));
+        self.http.post(url).send().await.expect("admin logins answers")
+    }
+
+    /// `GET /admin/logins/{id}?wait=SECS`: the login as it is once it ended, or after `wait`.
+    pub async fn device_login_status(&self, id: &str, wait: u64) -> serde_json::Value {
+        let url = self.admin_url(&format!("/admin/logins/{id}?wait={wait}"));
+        let resp = self.http.get(url).send().await.expect("admin logins answers");
+        assert_eq!(resp.status(), 200);
+        resp.json().await.expect("JSON")
+    }
+
+    /// Starts a device login of `user`, has the person approve it at `fake`, and waits
+    /// until the proxy holds the token.
+    pub async fn device_connect(&self, fake: &FakePlatform, provider: &str, user: &str) {
+        let resp = self.device_login(provider, user).await;
+        assert_eq!(resp.status(), 200);
+        let login: serde_json::Value = resp.json().await.expect("JSON");
+        let code = login["user_code"].as_str().expect("a user code");
+        assert!(fake.approve_device(code, user), "the fake knows {code}");
+        let id = login["login_id"].as_str().expect("a login id");
+        let done = self.device_login_status(id, WAIT.as_secs()).await;
+        assert_eq!(done["status"], "connected", "{done}");
     }
 
     /// `GET /admin/tokens`.

@@ -138,6 +138,7 @@ impl Book {
                 let grant = self.new_grant(Some(entry.user), entry.scopes, Some(entry.redirect_uri));
                 Ok(self.issue(grant, life, true, uuid_ids))
             }
+            GrantReq::DeviceCode { .. } => Err("device codes are redeemed by device::redeem".into()),
             GrantReq::Refresh {
                 refresh_token,
                 redirect_uri,
@@ -226,6 +227,12 @@ impl Book {
             user_id,
             created_at: SystemTime::now(),
         }
+    }
+
+    /// Tokens for `user`, who approved a device code asking for `scopes`.
+    pub fn issue_device(&mut self, user: &str, scopes: Vec<String>, life: Lifetimes) -> Issued {
+        let grant = self.new_grant(Some(user.to_string()), scopes, None);
+        self.issue(grant, life, true, false)
     }
 
     pub fn is_valid(&self, token: &str) -> bool {

@@ -6,6 +6,7 @@
 
 mod authorize;
 mod blaze;
+mod device;
 mod firework;
 mod gate;
 mod glimesh;

@@ -10,6 +10,7 @@ use hyper::header::AUTHORIZATION;
 use hyper::http::request::Parts;
 use hyper::{Method, Request};
 
+use super::device;
 use super::pkce::base64_std_decode;
 use super::server::{Reply, Reset};
 use super::shapes;
@@ -21,12 +22,23 @@ use super::wire::{
 };
 
 /// Checks the client's authentication; returns the body fields it requires.
+/// `public`: the client has no secret and names itself by `client_id` in the body alone.
 fn client_auth(
     parts: &Parts,
     pairs: &[(String, String)],
     basic: bool,
+    public: bool,
 ) -> Result<&'static [&'static str], String> {
     let header = parts.headers.get(AUTHORIZATION);
+    if public {
+        if header.is_some() {
+            return Err("Authorization header sent by a public client".into());
+        }
+        if pair(pairs, "client_secret").is_some() {
+            return Err("client_secret sent by a public client, which has none".into());
+        }
+        return Ok(&["client_id"]);
+    }
     if !basic {
         if header.is_some() {
             return Err("Authorization header sent although the client authenticates in the body".into());
@@ -60,24 +72,31 @@ fn client_auth(
     Ok(&[])
 }
 
-pub fn parse_token(parts: &Parts, body: &[u8], basic: bool) -> Result<GrantReq, String> {
+pub fn parse_token(parts: &Parts, body: &[u8], basic: bool, public: bool) -> Result<GrantReq, String> {
     let pairs = form_params(parts, body)?;
-    let auth = client_auth(parts, &pairs, basic)?;
+    let auth = client_auth(parts, &pairs, basic, public)?;
     let grant_type = pair(&pairs, "grant_type").ok_or("missing parameter \"grant_type\"")?;
     let (required, optional): (&[&str], &[&str]) = match grant_type {
+        "client_credentials" if public => {
+            return Err("a public client has no client credentials grant".into())
+        }
         "client_credentials" => (&["grant_type"], &["scope"]),
+        device::GRANT => (&["grant_type", "device_code"], &[]),
         "authorization_code" => (&["grant_type", "code", "redirect_uri", "code_verifier"], &[]),
         "refresh_token" => (&["grant_type", "refresh_token"], &["scope"]),
         other => return Err(format!("unsupported grant_type {other:?}")),
     };
     let f = Fields::check(&pairs, &[required, auth].concat(), optional)?;
-    if !basic {
-        check_client(f.get("client_id"), Some(f.get("client_secret")))?;
+    if public || !basic {
+        check_client(f.get("client_id"), f.opt("client_secret"))?;
     }
     if f.opt("scope").is_some_and(|s| s.contains(',')) {
         return Err("scope must be space-separated".into());
     }
     Ok(match grant_type {
+        device::GRANT => GrantReq::DeviceCode {
+            device_code: f.get("device_code").to_string(),
+        },
         "client_credentials" => GrantReq::ClientCredentials {
             scopes: split_spaces(f.opt("scope")),
         },
@@ -98,8 +117,9 @@ pub fn parse_token(parts: &Parts, body: &[u8], basic: bool) -> Result<GrantReq, 
 pub async fn revoke(shared: Arc<Shared>, req: Request<Incoming>, basic: bool) -> Result<Reply, Reset> {
     let what = "POST /revoke";
     let (parts, body) = req.into_parts();
+    let public = shared.lock().public;
     let checked = match read_body(body, PLATFORM_BODY_LIMIT).await {
-        Ok(body) if parts.method == Method::POST => check_revoke(&parts, &body, basic),
+        Ok(body) if parts.method == Method::POST => check_revoke(&parts, &body, basic, public),
         Ok(_) => Err("method must be POST".into()),
         Err(e) => Err(e),
     };
@@ -119,12 +139,12 @@ pub async fn revoke(shared: Arc<Shared>, req: Request<Incoming>, basic: bool) ->
     Ok(bytes_reply(200, "text/plain", Bytes::new()))
 }
 
-fn check_revoke(parts: &Parts, body: &[u8], basic: bool) -> Result<String, String> {
+fn check_revoke(parts: &Parts, body: &[u8], basic: bool, public: bool) -> Result<String, String> {
     let pairs = form_params(parts, body)?;
-    let auth = client_auth(parts, &pairs, basic)?;
+    let auth = client_auth(parts, &pairs, basic, public)?;
     let f = Fields::check(&pairs, &[&["token"][..], auth].concat(), &["token_type_hint"])?;
-    if !basic {
-        check_client(f.get("client_id"), Some(f.get("client_secret")))?;
+    if public || !basic {
+        check_client(f.get("client_id"), f.opt("client_secret"))?;
     }
     if let Some(hint) = f.opt("token_type_hint") {
         if hint != "access_token" && hint != "refresh_token" {
@@ -134,4 +154,21 @@ fn check_revoke(parts: &Parts, body: &[u8], basic: bool) -> Result<String, Strin
         }
     }
     Ok(f.get("token").to_string())
+}
+
+/// RFC 8628 §3.1: a device authorization request, `scope` optional, the client
+/// authenticated as at the token endpoint. Returns the scope asked for.
+pub fn device_authorization(
+    parts: &Parts,
+    body: &[u8],
+    basic: bool,
+    public: bool,
+) -> Result<Option<String>, String> {
+    let pairs = form_params(parts, body)?;
+    let auth = client_auth(parts, &pairs, basic, public)?;
+    let f = Fields::check(&pairs, auth, &["scope"])?;
+    if public || !basic {
+        check_client(f.get("client_id"), f.opt("client_secret"))?;
+    }
+    Ok(f.opt("scope").map(str::to_string))
 }

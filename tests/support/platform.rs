@@ -66,6 +66,70 @@ impl FakePlatform {
         }
     }
 
+    /// Twitch's /oauth2/device, oauth2's /device; others have none (404).
+    pub fn device_authorization_url(&self) -> String {
+        self.url(super::device::path(self.kind()))
+    }
+
+    /// Makes the client public (no secret): a client_secret sent anywhere is refused, and
+    /// there are no app tokens (twitch, oauth2).
+    pub fn set_public(&self, public: bool) {
+        self.with(|st| st.public = public)
+    }
+
+    /// `interval` and `expires_in` (seconds) of device codes handed out from now on
+    /// (defaults 1 and 1800).
+    pub fn set_device_timing(&self, interval: u64, expires_in: u64) {
+        self.with(|st| {
+            st.device_interval = interval;
+            st.device_expires_in = expires_in;
+        })
+    }
+
+    /// The person enters `user_code` and approves as `user`; false for an unknown code.
+    pub fn approve_device(&self, user_code: &str, user: &str) -> bool {
+        let answer = super::device::Answer::Approved(user.to_string());
+        self.answer_device(user_code, answer)
+    }
+
+    /// The person enters `user_code` and denies; false for an unknown code.
+    pub fn deny_device(&self, user_code: &str) -> bool {
+        self.answer_device(user_code, super::device::Answer::Denied)
+    }
+
+    fn answer_device(&self, user_code: &str, answer: super::device::Answer) -> bool {
+        self.with(|st| {
+            let found = st.devices.values_mut().find(|d| d.user_code == user_code);
+            found.map(|d| d.answer = answer).is_some()
+        })
+    }
+
+    /// The next device-grant poll is answered `slow_down` (and the interval grows by 5 s),
+    /// as a platform under load does.
+    pub fn slow_down_next(&self) {
+        self.with(|st| st.slow_down_next = true)
+    }
+
+    /// The `device_code` values handed out so far (secrets the proxy must keep to itself).
+    pub fn device_code_values(&self) -> Vec<String> {
+        self.shared.lock().devices.keys().cloned().collect()
+    }
+
+    /// Device codes handed out so far.
+    pub fn device_codes(&self) -> usize {
+        self.shared.lock().devices.len()
+    }
+
+    /// Device-grant polls so far, whatever came of them.
+    pub fn device_polls(&self) -> usize {
+        self.shared.lock().device_polls
+    }
+
+    /// Waits until at least `n` device-grant polls arrived; false on timeout.
+    pub async fn wait_device_polls(&self, n: usize, timeout: Duration) -> bool {
+        self.wait_until(timeout, |st| st.device_polls >= n).await
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut St) -> R) -> R {
         let out = f(&mut self.shared.lock());
         self.shared.notify();

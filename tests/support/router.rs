@@ -10,7 +10,7 @@ use super::server::{Reply, Reset};
 use super::state::Shared;
 use super::token::Endpoint;
 use super::wire::json;
-use super::{authorize, blaze, oauth2, token, twitch};
+use super::{authorize, blaze, device, oauth2, token, twitch};
 
 pub fn token_path(kind: Kind) -> &'static str {
     match kind {
@@ -40,6 +40,9 @@ pub async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply,
         (Kind::Blaze, "/bapi/oauth2/generate-auth-url") => blaze::generate_auth_url(shared, req).await,
         (Kind::Blaze, "/oauth2/authorize") => blaze::authorize(shared, req).await,
         (_, p) if p == authorize_path(kind) => authorize::handle(shared, req).await,
+        (Kind::Twitch | Kind::OAuth2 { .. }, p) if p == device::path(kind) => {
+            device::authorize(shared, req).await
+        }
         (Kind::Twitch, "/oauth2/validate") => twitch::validate(shared, req).await,
         (Kind::Twitch, "/oauth2/revoke") => twitch::revoke(shared, req).await,
         (Kind::OAuth2 { basic }, "/revoke") => oauth2::revoke(shared, req, basic).await,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::device::Device;
 use super::gate::Gate;
 use super::grants::{Book, Lifetimes};
 use super::kind::{Failure, Kind};
@@ -44,6 +45,17 @@ pub struct St {
     pub blaze_auths: Vec<(String, BlazeAuth)>,
     /// Every codeVerifier blaze's generate-auth-url handed out, oldest first.
     pub blaze_verifiers: Vec<String>,
+    /// The client is public: it has no secret, and sending one is refused.
+    pub public: bool,
+    /// `interval` and `expires_in` of device codes handed out from now on (seconds).
+    pub device_interval: u64,
+    pub device_expires_in: u64,
+    /// Device codes handed out, by `device_code`.
+    pub devices: HashMap<String, Device>,
+    /// The next device-grant poll is answered `slow_down`, whatever its timing.
+    pub slow_down_next: bool,
+    /// Device-grant polls, whatever came of them.
+    pub device_polls: usize,
 }
 
 pub struct Shared {
@@ -86,6 +98,12 @@ impl Shared {
             validations: 0,
             blaze_auths: Vec::new(),
             blaze_verifiers: Vec::new(),
+            public: false,
+            device_interval: 1,
+            device_expires_in: 1800,
+            devices: HashMap::new(),
+            slow_down_next: false,
+            device_polls: 0,
         };
         Shared {
             kind,
@@ -121,7 +139,8 @@ impl Shared {
         Lifetimes {
             access: st.expires_in,
             refresh: st.refresh_expires_in,
-            refresh_expires: self.kind == Kind::Firework,
+            // Public clients' refresh tokens lapse unused (Twitch: after 30 days).
+            refresh_expires: self.kind == Kind::Firework || st.public,
             app_refresh: self.kind == Kind::StreamerSonglist,
         }
     }

@@ -15,7 +15,7 @@ use super::state::Shared;
 use super::wire::{
     bytes_reply, json, random_string, read_body, split_commas, split_spaces, Fields, PLATFORM_BODY_LIMIT,
 };
-use super::{blaze, firework, glimesh, oauth2, shapes, ssl, twitch};
+use super::{blaze, device, firework, glimesh, oauth2, shapes, ssl, twitch};
 
 /// A token request, already checked for its shape by the platform's parser.
 #[derive(Debug, Clone)]
@@ -33,6 +33,10 @@ pub enum GrantReq {
         /// Firework sends its redirect URI along; it must be the grant's.
         redirect_uri: Option<String>,
     },
+    /// RFC 8628's device grant (twitch and oauth2).
+    DeviceCode {
+        device_code: String,
+    },
 }
 
 impl GrantReq {
@@ -41,6 +45,7 @@ impl GrantReq {
             GrantReq::ClientCredentials { .. } => "client_credentials",
             GrantReq::AuthorizationCode { .. } => "authorization_code",
             GrantReq::Refresh { .. } => "refresh_token",
+            GrantReq::DeviceCode { .. } => "device_code",
         }
     }
 }
@@ -76,7 +81,8 @@ pub enum ScopeSep {
 /// the request (Twitch, Glimesh, StreamerSonglist): the client must be ours, and scopes
 /// joined the platform's way.
 pub fn rfc_grant(f: &Fields, grant_type: &str, sep: ScopeSep) -> Result<GrantReq, String> {
-    check_client(f.get("client_id"), Some(f.get("client_secret")))?;
+    // Callers list client_secret as required, except for a public client (which may not send it).
+    check_client(f.get("client_id"), f.opt("client_secret"))?;
     let (wrong, name) = match sep {
         ScopeSep::Spaces => (',', "space-separated"),
         ScopeSep::Commas => (' ', "comma-separated"),
@@ -115,17 +121,23 @@ pub fn check_client(id: &str, secret: Option<&str>) -> Result<(), String> {
     }
 }
 
-fn parse(kind: Kind, endpoint: Endpoint, parts: &Parts, body: &[u8]) -> Result<GrantReq, String> {
+fn parse(
+    kind: Kind,
+    endpoint: Endpoint,
+    public: bool,
+    parts: &Parts,
+    body: &[u8],
+) -> Result<GrantReq, String> {
     if parts.method != Method::POST {
         return Err(format!("method {}, expected POST", parts.method));
     }
     match kind {
-        Kind::Twitch => twitch::parse_token(parts, body),
+        Kind::Twitch => twitch::parse_token(parts, body, public),
         Kind::Blaze => blaze::parse_token(parts, body, endpoint),
         Kind::Glimesh => glimesh::parse_token(parts, body),
         Kind::Firework => firework::parse_token(parts, body),
         Kind::StreamerSonglist => ssl::parse_token(parts, body),
-        Kind::OAuth2 { basic } => oauth2::parse_token(parts, body, basic),
+        Kind::OAuth2 { basic } => oauth2::parse_token(parts, body, basic, public),
     }
 }
 
@@ -136,8 +148,9 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, endpoint: Endpo
     let what = format!("{} {}", req.method(), req.uri().path());
     let (parts, body) = req.into_parts();
     let raw = read_body(body, PLATFORM_BODY_LIMIT).await;
+    let public = shared.lock().public;
     let parsed = match &raw {
-        Ok(body) => parse(kind, endpoint, &parts, body),
+        Ok(body) => parse(kind, endpoint, public, &parts, body),
         Err(e) => Err(e.clone()),
     };
     if let Ok(g) = &parsed {
@@ -198,6 +211,11 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, endpoint: Endpo
             }
             return Ok(json(200, &answer));
         }
+    }
+    if let GrantReq::DeviceCode { device_code } = &grant {
+        let reply = device::redeem(&shared, device_code);
+        shared.notify();
+        return Ok(reply);
     }
     let result = {
         let mut st = shared.lock();

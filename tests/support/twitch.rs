@@ -10,6 +10,7 @@ use hyper::http::request::Parts;
 use hyper::{Method, Request};
 use serde_json::json;
 
+use super::device;
 use super::kind::CLIENT_ID;
 use super::server::{Reply, Reset};
 use super::state::Shared;
@@ -19,14 +20,31 @@ use super::wire::{
     bytes_reply, form_params, json, pair, read_body, split_spaces, Fields, PLATFORM_BODY_LIMIT,
 };
 
-pub fn parse_token(parts: &Parts, body: &[u8]) -> Result<GrantReq, String> {
+/// `public`: the client has no secret; it may only refresh and redeem device codes, and
+/// never sends a client_secret.
+pub fn parse_token(parts: &Parts, body: &[u8], public: bool) -> Result<GrantReq, String> {
     let pairs = form_params(parts, body)?;
     let grant_type = pair(&pairs, "grant_type").ok_or("missing parameter \"grant_type\"")?;
-    let base = ["client_id", "client_secret", "grant_type"];
+    let base: &[&str] = if public {
+        &["client_id", "grant_type"]
+    } else {
+        &["client_id", "client_secret", "grant_type"]
+    };
     let f = match grant_type {
-        "client_credentials" => Fields::check(&pairs, &base, &["scope"])?,
-        "authorization_code" => Fields::check(&pairs, &[&base[..], &["code", "redirect_uri"]].concat(), &[])?,
-        "refresh_token" => Fields::check(&pairs, &[&base[..], &["refresh_token"]].concat(), &[])?,
+        device::GRANT => {
+            // The device grant carries no client secret, public client or not.
+            let f = Fields::check(&pairs, &["client_id", "device_code", "grant_type", "scopes"], &[])?;
+            check_client(f.get("client_id"), None)?;
+            return Ok(GrantReq::DeviceCode {
+                device_code: f.get("device_code").to_string(),
+            });
+        }
+        "client_credentials" | "authorization_code" if public => {
+            return Err(format!("a public client cannot use grant_type {grant_type:?}"))
+        }
+        "client_credentials" => Fields::check(&pairs, base, &["scope"])?,
+        "authorization_code" => Fields::check(&pairs, &[base, &["code", "redirect_uri"]].concat(), &[])?,
+        "refresh_token" => Fields::check(&pairs, &[base, &["refresh_token"]].concat(), &[])?,
         other => return Err(format!("unsupported grant_type {other:?}")),
     };
     rfc_grant(&f, grant_type, ScopeSep::Spaces)
