@@ -11,6 +11,7 @@ mod error;
 pub mod login;
 mod obtain;
 mod pending;
+mod persist;
 pub mod pkce;
 mod provider;
 mod refresher;

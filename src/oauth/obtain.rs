@@ -12,7 +12,7 @@
 //! its own. With the file store the lock is free and nothing else writes, so this is the
 //! plain refresh it always was.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::cell::{Status, TokenCell, TokenKind};
@@ -20,8 +20,7 @@ use super::client::PlatformClient;
 use super::dialect::Grant;
 use super::error::{CallFailure, TokenError};
 use super::token::Token;
-use crate::secret::RefreshToken;
-use crate::store::{Expect, Lease, Saved, Spend, StoreError, StoredToken, TokenStore, Versioned};
+use crate::store::{Expect, Lease, Saved, Spend, StoreError, Versioned};
 
 fn store_error(e: StoreError) -> TokenError {
     TokenError::Store(Arc::new(e))
@@ -173,6 +172,9 @@ impl TokenCell {
             .await
             .map_err(store_error)?
         {
+            // Stalled while Redis answered (the likeliest place to stall: waiting): that
+            // answer is stale by now, and the lease may be someone else's.
+            Spend::Go if !lease.held() => return Err(lapsed()),
             Spend::Go => {}
             Spend::Lost => return Err(lapsed()),
             Spend::Unsettled => {
@@ -226,7 +228,7 @@ impl TokenCell {
 
     /// Takes a newer stored token: an error when it says the grant was refused (on another
     /// replica, or before a restart), else the token, fresh or due for a refresh.
-    fn use_stored(&self, stored: &Versioned) -> Result<Usable, TokenError> {
+    pub(super) fn use_stored(&self, stored: &Versioned) -> Result<Usable, TokenError> {
         let adopted = self.adopt(stored);
         if stored.token.needs_login {
             let why = stored
@@ -272,86 +274,9 @@ impl TokenCell {
         }
         Err(why)
     }
-
-    /// Saves `token` (compare-and-set against `expect`) and then makes it current, so a
-    /// crash never leaves the store behind a token that was used. When someone stored a
-    /// newer token since (`Conflict`: this holder was fenced), that token is used instead;
-    /// unless it is a refusal of the very refresh token this answer rotated (another
-    /// replica presented it after this one had), which this answer supersedes. A save that
-    /// fails even after retries leaves the token in use, and is retried in the background.
-    pub(super) async fn save_and_install(
-        &self,
-        client: &PlatformClient,
-        token: Token,
-        expect: Expect,
-        spent: Option<&RefreshToken>,
-        status: Status,
-    ) -> Result<Arc<Token>, TokenError> {
-        let stored = token.to_stored(&self.provider, &self.subject, self.kind, None);
-        let mut expect = expect;
-        for _ in 0..2 {
-            match client.save(stored.clone(), expect).await {
-                Ok(Saved::Stored(v)) => {
-                    let token = Arc::new(token.stored_as(v));
-                    let current = self.install(Arc::clone(&token), status);
-                    client.observe_expiry(&self.subject, &current);
-                    return Ok(current);
-                }
-                Ok(Saved::Conflict) => {
-                    let now = client
-                        .store
-                        .load_one(&self.provider, &self.subject)
-                        .await
-                        .map_err(store_error)?;
-                    let Some(now) = now else {
-                        // Removed meanwhile (revoked, deleted): this answer is not kept.
-                        return Err(TokenError::NotConnected);
-                    };
-                    let refused_ours =
-                        now.token.needs_login && spent.is_some() && now.token.refresh_token.as_ref() == spent;
-                    if refused_ours {
-                        expect = Expect::Version(now.version);
-                        continue;
-                    }
-                    tracing::info!(
-                        provider = %self.provider, subject = %self.subject, version = now.version,
-                        "another replica stored a newer token first; using it"
-                    );
-                    return self.use_stored(&now)?.fresh();
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        provider = %self.provider, subject = %self.subject, error = %e,
-                        "cannot store a token; it is used, and storing it is retried in the background"
-                    );
-                    let token = self.install_new(client, token);
-                    let store = Arc::clone(&client.store);
-                    let generation = token.generation;
-                    let spent = spent.cloned();
-                    tokio::spawn(keep_saving(
-                        self.me.clone(),
-                        store,
-                        stored,
-                        expect,
-                        spent,
-                        generation,
-                    ));
-                    return Ok(token);
-                }
-            }
-        }
-        Err(TokenError::Retired)
-    }
-
-    /// Makes a token that is not stored current.
-    fn install_new(&self, client: &PlatformClient, token: Token) -> Arc<Token> {
-        let current = self.install(Arc::new(token), Status::Valid);
-        client.observe_expiry(&self.subject, &current);
-        current
-    }
 }
 
-enum Usable {
+pub(super) enum Usable {
     Fresh(Arc<Token>),
     /// Due for a refresh, or past its expiry: refresh from it.
     Stale,
@@ -359,61 +284,12 @@ enum Usable {
 
 impl Usable {
     /// The token to inject now: never one past its expiry.
-    fn fresh(self) -> Result<Arc<Token>, TokenError> {
+    pub(super) fn fresh(self) -> Result<Arc<Token>, TokenError> {
         match self {
             Usable::Fresh(t) => Ok(t),
             Usable::Stale => Err(store_error(StoreError::Protocol(
                 "another replica stored a token that is already expired; refreshing from it".into(),
             ))),
-        }
-    }
-}
-
-/// Stores a token whose save failed, for as long as it is the slot's current token: with
-/// backoff, each failure counted by the store. Gives way to a newer stored token.
-async fn keep_saving(
-    cell: Weak<TokenCell>,
-    store: Arc<dyn TokenStore>,
-    stored: StoredToken,
-    mut expect: Expect,
-    spent: Option<RefreshToken>,
-    generation: u64,
-) {
-    let mut delay = Duration::from_secs(1);
-    loop {
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(30));
-        let Some(cell) = cell.upgrade() else { return };
-        if cell.current().as_ref().map(|t| t.generation) != Some(generation) || cell.is_retired() {
-            return;
-        }
-        match store.save(stored.clone(), expect).await {
-            Ok(Saved::Stored(v)) => {
-                cell.mark_saved(generation, v);
-                tracing::info!(provider = %cell.provider, subject = %cell.subject, "the token is stored now");
-                return;
-            }
-            Ok(Saved::Conflict) => {
-                let Ok(Some(now)) = store.load_one(&cell.provider, &cell.subject).await else {
-                    continue;
-                };
-                if now.token == stored {
-                    cell.mark_saved(generation, now.version);
-                    return;
-                }
-                // Another replica presented the refresh token this answer rotated, was
-                // refused, and stored the refusal: this answer is the grant, and replaces it.
-                let refused_ours =
-                    now.token.needs_login && spent.is_some() && now.token.refresh_token == spent;
-                if refused_ours {
-                    expect = Expect::Version(now.version);
-                    delay = Duration::from_millis(50);
-                    continue;
-                }
-                cell.adopt(&now);
-                return;
-            }
-            Err(_) => {}
         }
     }
 }

@@ -43,15 +43,21 @@ use support::{FakePlatform, FakeUpstream, Kind, CLIENT_SECRET};
 /// Bound on every single wait.
 const WAIT: Duration = Duration::from_secs(15);
 const PROVIDER: &str = "tw";
+/// Imported from a file store; `LOGGED_IN` logs in through the replicas.
 const USERS: [&str; 2] = ["alice", "bob"];
+const LOGGED_IN: &str = "carol";
 const LIFETIME_SECS: u64 = 10;
 const REDIRECT_URI: &str = "http://localhost/oauth/tw/callback";
 const DEFAULT_SEED: u64 = 0x5eed_5eed;
 const REDIS_PASSWORD: &str = "redis-password-not-for-logs";
+/// Where a browser reaches the replicas (a Service in front of them would be): the tests
+/// send its requests to one replica or another with this `Host`.
+const PUBLIC: &str = "http://localhost:9";
 
 fn config(dir: &Path, redis: &RedisServer, fake: &FakePlatform, up: &FakeUpstream) -> PathBuf {
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nconnect_timeout = \"1s\"\n\n\
+        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nconnect_timeout = \"1s\"\n\
+         public_url = \"{PUBLIC}\"\n\n\
          [store]\nkind = \"redis\"\nurl_file = \"redis-url\"\nkey_prefix = \"ts\"\nlock_ttl = \"1s\"\n\n{}\n{}{}{}",
         provider(PROVIDER, fake),
         route("/tw", PROVIDER, &up.url("/helix"), "token = \"user\""),
@@ -64,12 +70,10 @@ fn config(dir: &Path, redis: &RedisServer, fake: &FakePlatform, up: &FakeUpstrea
     path
 }
 
-/// `token-sidecar store import FILE`: its output.
-fn import(config: &Path, file: &Path) -> String {
+/// `token-sidecar ARGS --config CONFIG`: its output.
+fn command(config: &Path, args: &[&std::ffi::OsStr]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_token-sidecar"))
-        .arg("store")
-        .arg("import")
-        .arg(file)
+        .args(args)
         .arg("--config")
         .arg(config)
         .env_remove("TOKEN_SIDECAR_CONFIG")
@@ -80,8 +84,13 @@ fn import(config: &Path, file: &Path) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "store import: {text}");
+    assert!(out.status.success(), "{args:?}: {text}");
     text
+}
+
+/// `token-sidecar store import FILE`: its output.
+fn import(config: &Path, file: &Path) -> String {
+    command(config, &["store".as_ref(), "import".as_ref(), file.as_os_str()])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -115,7 +124,18 @@ async fn five_replicas_share_one_grant_through_kills_stalls_and_a_redis_restart(
         "a newer token already there is kept: {said}"
     );
 
+    let listed = command(&config, &["tokens".as_ref()]);
+    for user in USERS {
+        assert!(
+            listed.lines().any(|l| l.contains(user) && l.contains("valid")),
+            "token-sidecar tokens lists what Redis holds: {listed}"
+        );
+    }
+
     let mut fleet = fleet::Fleet::start(&config, 5).await;
+    // A login started on one replica, its callback reaching another: served by all.
+    let code = scenarios::login_across(&fleet, &fake, 0, 1, LOGGED_IN).await;
+    scenarios::served_by_all(&fleet, LOGGED_IN).await;
     fleet.run_traffic(6);
     tokio::time::sleep(Duration::from_secs(3)).await;
 
@@ -149,7 +169,7 @@ async fn five_replicas_share_one_grant_through_kills_stalls_and_a_redis_restart(
     scenarios::settle_and_check_the_store(&fake, &up, &redis).await;
     let rejected = store::shape_rejections(&fake);
     assert!(rejected.is_empty(), "malformed token calls: {rejected:?}");
-    scenarios::assert_nothing_secret_in(&logs, &fake, &up, &[CLIENT_SECRET, REDIS_PASSWORD]);
+    scenarios::assert_nothing_secret_in(&logs, &fake, &up, &[CLIENT_SECRET, REDIS_PASSWORD, &code]);
     eprintln!(
         "redis_process: {} requests served, {} refreshes, {} client-credentials calls",
         report.served,

@@ -8,7 +8,92 @@ use tokio::time::Instant;
 use crate::fleet::Fleet;
 use crate::harness::redis_server::RedisServer;
 use crate::support::{FakePlatform, FakeUpstream};
-use crate::{USERS, WAIT};
+use crate::{LOGGED_IN, USERS, WAIT};
+
+/// Logs `user` in: the login started on replica `start`, the platform's callback reaching
+/// replica `finish` (both at the public URL's host, as through a Service). Returns the
+/// authorization code the callback carried.
+pub async fn login_across(
+    fleet: &Fleet,
+    fake: &FakePlatform,
+    start: usize,
+    finish: usize,
+    user: &str,
+) -> String {
+    let host = crate::PUBLIC.trim_start_matches("http://");
+    let browser = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(WAIT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = browser
+        .get(format!(
+            "http://{}/oauth/tw/login?user={user}",
+            fleet.member(start).admin
+        ))
+        .header("host", host)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302, "{}", resp.text().await.unwrap_or_default());
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let cookies: Vec<String> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(String::from))
+        .collect();
+    let callback = url::Url::parse(&fake.follow_authorize(&location).await.unwrap()).unwrap();
+    let code = callback
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code");
+    let resp = browser
+        .get(format!(
+            "http://{}{}?{}",
+            fleet.member(finish).admin,
+            callback.path(),
+            callback.query().unwrap_or_default()
+        ))
+        .header("host", host)
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+    code
+}
+
+/// Every running replica serves `user`'s token within a second.
+pub async fn served_by_all(fleet: &Fleet, user: &str) {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(WAIT)
+        .build()
+        .unwrap();
+    for m in fleet.members.iter().flatten() {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            let resp = http
+                .get(format!("http://{}/tw/users?login={user}", m.sidecar.proxy))
+                .header("x-token-user", user)
+                .send()
+                .await
+                .unwrap();
+            if resp.status() == 200 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{user} not served by {} within a second",
+                m.sidecar.proxy
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
 
 /// The record Redis holds for `subject`.
 fn stored(redis: &RedisServer, subject: &str) -> Option<(u64, Value)> {
@@ -22,6 +107,7 @@ fn user_of(redis: &RedisServer, rt: &str) -> Option<&'static str> {
     USERS
         .iter()
         .copied()
+        .chain([LOGGED_IN])
         .find(|u| stored(redis, u).is_some_and(|(_, d)| d["refresh_token"] == rt))
 }
 
@@ -253,7 +339,7 @@ pub async fn restart_redis_and_start_a_replica_meanwhile(fleet: &mut Fleet, redi
 pub async fn settle_and_check_the_store(fake: &FakePlatform, up: &FakeUpstream, redis: &RedisServer) {
     assert!(fake.wait_idle(WAIT).await, "the platform goes idle");
     assert!(up.wait_idle(WAIT).await, "the upstream goes idle");
-    for user in USERS {
+    for user in USERS.into_iter().chain([LOGGED_IN]) {
         let (_, d) = stored(redis, user).unwrap_or_else(|| panic!("{user} is stored"));
         let rt = d["refresh_token"].as_str().expect("a refresh token in the clear");
         assert_eq!(

@@ -61,7 +61,19 @@ async fn a_login_through_one_replica_completed_by_another_is_served_by_all_withi
         assert_eq!(as_user(r, "alice").await.status(), 200);
     }
     assert_eq!(fake.requests("authorization_code"), 1);
-    // The store holds it, with the versions and names in the clear and nothing else.
+    // The store holds it, sealed: names, versions and expiry in the clear, no token value.
+    let dump = redis.dump();
+    for r in &reps {
+        as_user(r, "alice").await;
+    }
+    for (access, refresh) in fake.grant_history(&current_access(&up)) {
+        assert!(!dump.contains(&access), "an access token in Redis:\n{dump}");
+        assert!(
+            !refresh.is_some_and(|r| dump.contains(&r)),
+            "a refresh token in Redis:\n{dump}"
+        );
+    }
+    assert!(dump.contains("alice") && dump.contains("sealed"), "{dump}");
     let keys: Vec<String> = redis.cmd(&["KEYS", "*"]);
     assert!(keys.iter().all(|k| k.starts_with("ts:")), "{keys:?}");
     assert!(keys.contains(&"ts:token:tw:alice".to_string()), "{keys:?}");
@@ -84,14 +96,16 @@ fn public_port(p: &Proxy) -> u16 {
         .unwrap_or(p.admin.port())
 }
 
+/// The access token of the last request the upstream was sent.
+fn current_access(up: &FakeUpstream) -> String {
+    let last = up.last().expect("a request reached the upstream");
+    let auth = last.headers["authorization"].to_str().unwrap();
+    auth.trim_start_matches("Bearer ").to_string()
+}
+
 /// The refresh token alice's grant holds now, from what the upstream was sent.
 fn current_refresh_token(fake: &FakePlatform, up: &FakeUpstream) -> String {
-    let last = up.last().expect("a request reached the upstream");
-    let access = last.headers["authorization"]
-        .to_str()
-        .unwrap()
-        .trim_start_matches("Bearer ");
-    fake.grant_history(access)
+    fake.grant_history(&current_access(up))
         .into_iter()
         .filter_map(|(_, r)| r)
         .next_back()
@@ -217,6 +231,18 @@ async fn each_rotation_is_one_refresh_and_one_client_credentials_call_across_rep
     let rt = fake.requests("refresh_token");
     assert!(rt as f64 <= elapsed + 2.0, "{rt} refreshes in {elapsed:.1} s");
     eprintln!("{served} requests served; {cc} client-credentials calls and {rt} refreshes in {elapsed:.1} s");
+    // Replicas waited for each other's locks (and said how long).
+    let mut waits = 0.0;
+    for r in &reps {
+        waits += r
+            .metric("token_sidecar_refresh_lock_wait_seconds_count")
+            .await
+            .unwrap_or(0.0);
+    }
+    assert!(
+        waits >= rt as f64,
+        "every refresh took the lock: {waits} lock waits observed"
+    );
     for r in reps {
         r.stop().await;
     }

@@ -20,11 +20,20 @@ use harness::{provider, route, Proxy, WAIT};
 use serde_json::Value;
 use support::{FakePlatform, FakeUpstream};
 
-/// The `[store]` lines every replica shares.
+/// The `[store]` lines every replica shares: tokens sealed with one key.
 pub fn store(redis: &RedisServer) -> String {
+    let key = redis.dir().join("store-key");
+    if !key.exists() {
+        use base64::Engine;
+        let bytes: [u8; 32] = rand::random();
+        let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+        std::fs::write(&key, text).expect("write the store key");
+    }
     format!(
-        "kind = \"redis\"\nurl = \"{}\"\nkey_prefix = \"ts\"\nlock_ttl = \"2s\"\n",
-        redis.url()
+        "kind = \"redis\"\nurl = \"{}\"\nkey_prefix = \"ts\"\nlock_ttl = \"2s\"\n\
+         encryption_key_file = \"{}\"\n",
+        redis.url(),
+        key.display()
     )
 }
 
