@@ -98,7 +98,8 @@ fn installer(shared: Weak<Shared>, provider: &str, user: &str) -> Install {
                 return Err(format!("provider {provider:?} is no longer configured"));
             };
             let cell = p.user_or_insert(&user);
-            // As the callback: a token that cannot be stored first is not used.
+            // As the callback: a save that fails is retried in the background; the error
+            // here is what the store could not recover from at all.
             cell.install_login(&p.client, token)
                 .await
                 .map(|_| ())
