@@ -136,6 +136,18 @@ impl RedisServer {
         let _ = std::fs::remove_file(self.socket());
     }
 
+    /// Sends `sig` (`STOP`, `CONT`) to the server: stopped, it accepts connections and
+    /// answers nothing.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        let sent = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{sig} {pid}");
+    }
+
     /// Starts the server again on the same dir (and append-only file).
     pub fn restart(&mut self) {
         self.kill();

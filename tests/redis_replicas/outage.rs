@@ -127,3 +127,40 @@ async fn a_replica_started_while_redis_is_down_is_ready_when_it_returns() {
     assert_eq!(late.get("/me/users").await.status(), 200);
     late.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server"]
+async fn the_request_path_never_waits_for_redis_while_tokens_are_fresh() {
+    let redis = RedisServer::start();
+    let fake = FakePlatform::start(Kind::Twitch).await;
+    let up = FakeUpstream::start_checking(fake.clone()).await;
+    let reps = replicas(1, &redis, &fake, &up).await;
+    let r = &reps[0];
+    assert_eq!(login_across(r, r, &fake, "alice").await, 200);
+    r.ready().await;
+    // Redis stops answering without closing anything: a request that asked it anything
+    // would hang for the store's whole timeout (2 s).
+    redis.signal("STOP");
+    let quick = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    for i in 0..200 {
+        let (path, user) = if i % 2 == 0 {
+            ("/u/users", "alice")
+        } else {
+            ("/a/users", "")
+        };
+        let mut req = quick.get(r.url(path));
+        if !user.is_empty() {
+            req = req.header("x-token-user", user);
+        }
+        let resp = req.send().await.expect("answered without waiting for Redis");
+        assert_eq!(resp.status(), 200);
+    }
+    redis.signal("CONT");
+    for r in reps {
+        r.stop().await;
+    }
+}
