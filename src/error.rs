@@ -158,7 +158,7 @@ impl ProxyError {
     /// Classifies a failed upstream call: the client's body (too large, too slow, malformed
     /// or cut off: the client's doing, not the upstream's), a connection never made, or one
     /// that broke.
-    pub fn upstream(e: hyper_util::client::legacy::Error) -> Self {
+    pub fn upstream(e: crate::proxy::upstream::UpstreamError) -> Self {
         if caused_by::<BodyTooLarge>(&e) {
             return ProxyError::PayloadTooLarge;
         }

@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use http::uri::{Authority, Scheme};
-use http::{header, HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue};
 
 use crate::config::{Config, Kind, TokenSpec};
 use crate::metrics::Metrics;
 use crate::oauth::{ClientBuildError, Provider, TokenStore};
 use crate::policy::{AdminOrigin, HostPolicy, OriginPolicy};
 use crate::proxy::route::{RequestCounts, Route, RouteMetrics, Router};
-use crate::proxy::upstream::{self, TlsSetupError, UpstreamClient};
+use crate::proxy::upstream::{self, Connector, TlsSetupError, Upstream};
 use crate::store::Versioned;
 
 pub struct Snapshot {
@@ -90,23 +90,24 @@ impl Snapshot {
             }
             providers.insert(name.clone(), Arc::new(provider));
         }
-        let mut clients: HashMap<Option<PathBuf>, UpstreamClient> = HashMap::new();
+        let mut connectors: HashMap<Option<PathBuf>, Connector> = HashMap::new();
+        // Routes to the same origin with the same roots share its connections.
+        let mut upstreams: HashMap<(Option<PathBuf>, String), Arc<Upstream>> = HashMap::new();
         let mut routes = Vec::new();
         for rc in &config.routes {
             // Validation guarantees every route's provider exists.
             let Some(provider) = providers.get(&rc.provider) else {
                 continue;
             };
-            let client = match clients.get(&rc.ca_file) {
+            let connector = match connectors.get(&rc.ca_file) {
                 Some(c) => c.clone(),
                 None => {
-                    let c = upstream::build(config.server.connect_timeout, rc.ca_file.as_deref()).map_err(
-                        |source| BuildError::Tls {
+                    let c = upstream::connector(config.server.connect_timeout, rc.ca_file.as_deref())
+                        .map_err(|source| BuildError::Tls {
                             prefix: rc.prefix.clone(),
                             source,
-                        },
-                    )?;
-                    clients.insert(rc.ca_file.clone(), c.clone());
+                        })?;
+                    connectors.insert(rc.ca_file.clone(), c.clone());
                     c
                 }
             };
@@ -122,6 +123,17 @@ impl Snapshot {
             };
             let authority = Authority::try_from(authority_text.as_str()).map_err(|_| bad("host"))?;
             let host = HeaderValue::try_from(authority_text.as_str()).map_err(|_| bad("host"))?;
+            let key = (rc.ca_file.clone(), format!("{scheme}://{authority_text}"));
+            let upstream = match upstreams.get(&key) {
+                Some(u) => Arc::clone(u),
+                None => {
+                    let u = Upstream::new(connector, scheme.clone(), authority.clone())
+                        .map_err(|_| bad("host"))?;
+                    let u = Arc::new(u);
+                    upstreams.insert(key, Arc::clone(&u));
+                    u
+                }
+            };
             let pc = &provider.client.config;
             let mut headers = Vec::new();
             if matches!(pc.kind, Kind::Twitch | Kind::Blaze) {
@@ -136,8 +148,6 @@ impl Snapshot {
                 headers.push((HeaderName::from_static("secret"), secret));
             }
             headers.extend(rc.headers.iter().cloned());
-            let mut injected: Vec<HeaderName> = vec![header::AUTHORIZATION];
-            injected.extend(headers.iter().map(|(n, _)| n.clone()));
             routes.push(Arc::new(Route {
                 prefix: rc.prefix.clone(),
                 provider: Arc::clone(provider),
@@ -147,10 +157,9 @@ impl Snapshot {
                 host,
                 base_path: rc.upstream.path().trim_end_matches('/').to_string(),
                 headers,
-                injected,
                 timeout: rc.request_timeout,
                 max_body_bytes: rc.max_body_bytes,
-                client,
+                upstream,
                 metrics: RouteMetrics::new(&rc.prefix, metrics),
             }));
         }

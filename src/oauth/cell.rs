@@ -123,7 +123,9 @@ impl TokenCell {
         if let Some(t) = self.fresh() {
             return Ok(t);
         }
-        self.refresh(client, None, true).await
+        // Boxed: the refresh's state (a platform call, the store) is large and rare, and an
+        // inline one would size every request's future, which hyper keeps per connection.
+        Box::pin(self.refresh(client, None, true)).await
     }
 
     /// Replaces the token unless a token other than generation `stale` is already fresh

@@ -47,7 +47,9 @@ pub enum ReadError {
 /// What goes upstream: the client's body (kept on the side while it fits), or a replay.
 pub enum ProxyBody {
     Empty,
-    Streaming(Tee),
+    /// Boxed: requests travel to the upstream connection through hyper's channel, whose
+    /// blocks hold 32 of them, so every byte here costs 32 per upstream connection.
+    Streaming(Box<Tee>),
     Replay(std::vec::IntoIter<Bytes>),
 }
 
@@ -134,7 +136,7 @@ impl ProxyBody {
             arrived: Arc::clone(&arrived),
         };
         let kept = Kept::Streamed { kept: rx, arrived };
-        Ok((ProxyBody::Streaming(tee), kept))
+        Ok((ProxyBody::Streaming(Box::new(tee)), kept))
     }
 
     pub fn replay(chunks: Vec<Bytes>) -> ProxyBody {

@@ -144,7 +144,12 @@ async fn phases(
         Err(ProxyError::UpstreamTimeout) if !kept.arrived() => Err(ProxyError::RequestTimeout),
         other => other,
     }?;
-    let mut resp = replay_on_401(&route, &cell, &token, resp, replay, kept).await?;
+    let (mut resp, reuse) = if resp.0.status() == StatusCode::UNAUTHORIZED {
+        // Boxed: rare, and its refresh and second send would size every request's future.
+        Box::pin(replay_on_401(&route, &cell, &token, resp, replay, kept)).await?
+    } else {
+        resp
+    };
     route.metrics.observe_rate_limit(resp.headers());
     if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_upgrade)) = (resp.status(), client_upgrade) {
         let upstream_upgrade = hyper::upgrade::on(&mut resp);
@@ -156,7 +161,7 @@ async fn phases(
     strip_hop_by_hop(resp.headers_mut(), false);
     policy::strip_upstream_cors(resp.headers_mut());
     Ok(Forwarded {
-        resp: resp.map(ResponseBody::upstream),
+        resp: resp.map(|body| ResponseBody::upstream(body, reuse)),
         upgrade: None,
     })
 }

@@ -10,12 +10,15 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 
 use super::admission::Held;
+use super::upstream::Reuse;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub struct ResponseBody {
     inner: Inner,
     held: Option<Held>,
+    /// The upstream connection, pooled again once this body was read whole.
+    reuse: Option<Reuse>,
 }
 
 enum Inner {
@@ -24,10 +27,11 @@ enum Inner {
 }
 
 impl ResponseBody {
-    pub fn upstream(body: Incoming) -> Self {
+    pub fn upstream(body: Incoming, reuse: Option<Reuse>) -> Self {
         ResponseBody {
             inner: Inner::Upstream(body),
             held: None,
+            reuse,
         }
     }
 
@@ -39,6 +43,7 @@ impl ResponseBody {
         ResponseBody {
             inner: Inner::Local(Full::new(bytes)),
             held: None,
+            reuse: None,
         }
     }
 
@@ -68,9 +73,18 @@ impl Body for ResponseBody {
             Inner::Upstream(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
             Inner::Local(b) => Pin::new(b).poll_frame(cx).map_err(|never| match never {}),
         };
-        if let Poll::Ready(None) = polled {
-            // Ended: free the place now rather than when hyper drops the body.
+        let ended = match &polled {
+            Poll::Ready(None) => true,
+            // hyper stops polling a body that says it ended.
+            Poll::Ready(Some(Ok(_))) => this.is_end_stream(),
+            _ => false,
+        };
+        if ended {
+            // Free the place and the connection now rather than when hyper drops the body.
             this.held = None;
+            if let Some(reuse) = this.reuse.take() {
+                reuse.done();
+            }
         }
         polled
     }

@@ -10,7 +10,7 @@ use http::{HeaderName, HeaderValue};
 
 pub use super::route_metrics::{RequestCounts, RouteMetrics};
 pub use super::target::escapes;
-use super::upstream::UpstreamClient;
+use super::upstream::Upstream;
 use crate::config::TokenSpec;
 use crate::oauth::Provider;
 
@@ -25,11 +25,9 @@ pub struct Route {
     pub base_path: String,
     /// Set on every forwarded request besides `authorization`.
     pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// Every header the proxy sets; the client's values for them are dropped.
-    pub injected: Vec<HeaderName>,
     pub timeout: Duration,
     pub max_body_bytes: Option<u64>,
-    pub client: UpstreamClient,
+    pub upstream: Arc<Upstream>,
     pub metrics: RouteMetrics,
 }
 

@@ -9,11 +9,15 @@ use hyper::body::Incoming;
 use super::body::{Kept, ProxyBody};
 use super::inject;
 use super::route::Route;
+use super::upstream::Reuse;
 use crate::error::ProxyError;
 use crate::oauth::{Token, TokenCell};
 
-pub async fn send(route: &Route, req: Request<ProxyBody>) -> Result<Response<Incoming>, ProxyError> {
-    match tokio::time::timeout(route.timeout, route.client.request(req)).await {
+/// An upstream answer, and its connection to give back once the body was read.
+pub type Answer = (Response<Incoming>, Option<Reuse>);
+
+pub async fn send(route: &Route, req: Request<ProxyBody>) -> Result<Answer, ProxyError> {
+    match tokio::time::timeout(route.timeout, route.upstream.request(req)).await {
         Err(_) => Err(ProxyError::UpstreamTimeout),
         Ok(Err(e)) => Err(ProxyError::upstream(e)),
         Ok(Ok(resp)) => Ok(resp),
@@ -43,12 +47,12 @@ pub async fn replay_on_401(
     route: &Route,
     cell: &TokenCell,
     used: &Token,
-    resp: Response<Incoming>,
+    answer: Answer,
     replay: Option<Replay>,
     kept: Kept,
-) -> Result<Response<Incoming>, ProxyError> {
-    if resp.status() != StatusCode::UNAUTHORIZED {
-        return Ok(resp);
+) -> Result<Answer, ProxyError> {
+    if answer.0.status() != StatusCode::UNAUTHORIZED {
+        return Ok(answer);
     }
     let client = &route.provider.client;
     let fresh = cell.refresh(client, Some(used.generation), true).await;
@@ -60,16 +64,17 @@ pub async fn replay_on_401(
             *again.uri_mut() = replay.uri;
             *again.headers_mut() = replay.headers;
             inject::token(again.headers_mut(), &fresh.authorization);
-            drop(resp);
+            // The refused answer's body is not read: its connection closes.
+            drop(answer);
             send(route, again).await
         }
         (Err(e), _, _) => {
             tracing::warn!(route = %route.prefix, error = %e, "refresh after 401 failed");
-            Ok(resp)
+            Ok(answer)
         }
         _ => {
             tracing::debug!(route = %route.prefix, "a 401 to a request that cannot be replayed");
-            Ok(resp)
+            Ok(answer)
         }
     }
 }

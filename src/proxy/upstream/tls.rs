@@ -1,6 +1,6 @@
-//! The pooled upstream client: keep-alive connections over rustls, HTTP/2 where the upstream
-//! offers it by ALPN, HTTP/1.1 otherwise. One client per set of trusted roots, shared by
-//! every route that trusts the same.
+//! How the proxy reaches an upstream: TCP with `TCP_NODELAY`, and rustls over the Mozilla
+//! roots plus a route's `ca_file`, offering HTTP/2 and HTTP/1.1 by ALPN. One connector per
+//! set of trusted roots, shared by every upstream that trusts the same.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,15 +8,11 @@ use std::time::Duration;
 
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
-use super::body::ProxyBody;
-
-pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, ProxyBody>;
+pub type Connector = HttpsConnector<HttpConnector>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
@@ -26,7 +22,7 @@ pub enum TlsSetupError {
     Tls(#[from] rustls::Error),
 }
 
-pub fn build(connect_timeout: Duration, ca_file: Option<&Path>) -> Result<UpstreamClient, TlsSetupError> {
+pub fn connector(connect_timeout: Duration, ca_file: Option<&Path>) -> Result<Connector, TlsSetupError> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = ca_file {
@@ -50,14 +46,9 @@ pub fn build(connect_timeout: Duration, ca_file: Option<&Path>) -> Result<Upstre
     http.enforce_http(false);
     http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
-    let connector = HttpsConnectorBuilder::new()
+    Ok(HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
         .enable_all_versions()
-        .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build(connector))
+        .wrap_connector(http))
 }
