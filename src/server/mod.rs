@@ -4,10 +4,13 @@
 
 mod accept;
 pub mod descriptors;
-mod idle;
+mod tally;
+mod watchdog;
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -21,7 +24,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use accept::Backoff;
-use idle::Counted;
+use tally::{Counted, Exchange, Tally, Tracked};
+use watchdog::Watchdog;
 
 /// Limits on what a client may send before its request is handled, and the shutdown grace.
 #[derive(Debug, Clone, Copy)]
@@ -43,20 +47,22 @@ pub async fn serve<H, F, B>(
 ) where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
-    B: Body<Data = bytes::Bytes> + Send + 'static,
+    B: Body<Data = bytes::Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // Slow or oversized request heads are cut off before they hold a connection for long.
+    // Slow heads are the watchdog's: hyper's own header timer costs a timer per request.
     builder
         .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        .header_read_timeout(None)
         .max_buf_size(limits.max_header_bytes.max(8192));
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    let watchdog = Arc::new(Watchdog::new(limits.idle_timeout, limits.header_read_timeout));
+    let looking = tokio::spawn(Arc::clone(&watchdog).run());
     let mut connections = JoinSet::new();
     let mut backoff = Backoff::default();
     loop {
@@ -87,32 +93,47 @@ pub async fn serve<H, F, B>(
             }
         };
         let _ = stream.set_nodelay(true);
-        let (io, mut activity) = Counted::new(stream);
+        let tally = Arc::new(Tally::default());
+        watchdog.watch(&tally);
+        let io = Counted::new(stream, Arc::clone(&tally));
+        let (handler, exchanges) = (handler.clone(), Arc::clone(&tally));
+        let service = service_fn(move |req| {
+            let exchange = Exchange::begin(&exchanges);
+            let answer = handler(req);
+            async move {
+                let resp = answer.await?;
+                Ok::<_, Infallible>(resp.map(|body| Tracked::new(body, exchange)))
+            }
+        });
         let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(io), service_fn(handler.clone()))
+            .serve_connection_with_upgrades(TokioIo::new(io), service)
             .into_owned();
-        let mut stop = stop.clone();
-        let idle = limits.idle_timeout;
         connections.spawn(async move {
             tokio::pin!(conn);
             let mut closing = false;
-            loop {
-                tokio::select! {
-                    ended = conn.as_mut() => {
-                        if let Err(e) = ended {
-                            tracing::debug!(error = %e, "connection ended with an error");
-                        }
-                        return;
-                    }
-                    _ = stop.wait_for(|s| *s), if !closing => {}
-                    _ = activity.idle_for(idle), if !closing => {}
+            // The connection alone is polled on its wake-ups; the watchdog's verdicts are two
+            // flags, looked at on the way.
+            let ended = std::future::poll_fn(|cx| {
+                tally.waker.register(cx.waker());
+                if tally.abort.load(Ordering::Acquire) {
+                    // A slow head: dropping the connection closes it.
+                    return std::task::Poll::Ready(Ok(()));
                 }
-                // Shutting down, or idle: finish what is under way, then close.
-                conn.as_mut().graceful_shutdown();
-                closing = true;
+                if !closing && tally.close.load(Ordering::Acquire) {
+                    // Idle, or shutting down: finish what is under way, then close.
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+                conn.as_mut().poll(cx)
+            })
+            .await;
+            if let Err(e) = ended {
+                tracing::debug!(error = %e, "connection ended with an error");
             }
         });
     }
+    watchdog.close_all();
+    looking.abort();
     drop(listener);
     let drain = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(limits.grace, drain).await.is_err() {
