@@ -6,7 +6,7 @@
 use http::header::{HeaderMap, HeaderValue, ORIGIN};
 use http::Request;
 
-const SEC_FETCH_SITE: &str = "sec-fetch-site";
+const SEC_FETCH_SITE: http::HeaderName = http::HeaderName::from_static("sec-fetch-site");
 
 /// What `Sec-Fetch-Site` says about where a request comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

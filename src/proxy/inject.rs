@@ -3,7 +3,7 @@
 
 use http::{header, HeaderMap, HeaderValue};
 
-use super::headers::{strip_hop_by_hop, strip_injected};
+use super::headers::strip_hop_by_hop;
 use super::route::Route;
 use super::token::TOKEN_USER;
 
@@ -13,8 +13,9 @@ pub fn prepare(headers: &mut HeaderMap, route: &Route, upgrading: bool) {
     if upgrading {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
-    strip_injected(headers, &route.injected);
-    headers.remove(TOKEN_USER);
+    // The route's headers and the token are inserted below, which replaces every value the
+    // client sent for them: nothing to strip first.
+    headers.remove(&TOKEN_USER);
     headers.insert(header::HOST, route.host.clone());
     for (name, value) in &route.headers {
         headers.insert(name.clone(), value.clone());

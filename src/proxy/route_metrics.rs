@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use http::{Method, StatusCode};
+use http::{HeaderName, Method, StatusCode};
 use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
 
 use crate::metrics::Metrics;
@@ -147,11 +147,13 @@ impl RouteMetrics {
 
     /// Publishes Twitch-style `Ratelimit-Remaining` / `Ratelimit-Reset` answer headers.
     pub fn observe_rate_limit(&self, headers: &http::HeaderMap) {
-        let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<i64>().ok();
-        if let Some(n) = number("ratelimit-remaining") {
+        const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+        const RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+        let number = |name: &HeaderName| headers.get(name)?.to_str().ok()?.trim().parse::<i64>().ok();
+        if let Some(n) = number(&REMAINING) {
             self.ratelimit_remaining.set(&self.route, n);
         }
-        if let Some(n) = number("ratelimit-reset") {
+        if let Some(n) = number(&RESET) {
             self.ratelimit_reset.set(&self.route, n);
         }
     }

@@ -12,7 +12,7 @@ use crate::oauth::{TokenCell, TokenError, TokenKind, APP_SUBJECT};
 use crate::snapshot::Snapshot;
 
 /// Names the user of a user route that has no fixed user; never forwarded.
-pub const TOKEN_USER: &str = "x-token-user";
+pub const TOKEN_USER: http::HeaderName = http::HeaderName::from_static("x-token-user");
 
 /// The token slot this request draws from: the app token, the route's fixed user's, or the
 /// one `x-token-user` names.
@@ -31,7 +31,7 @@ pub fn token_cell(
         }
         TokenSpec::User(Some(user)) => user.as_str(),
         TokenSpec::User(None) => {
-            let value = headers.get(TOKEN_USER).ok_or(ProxyError::BadRequest(
+            let value = headers.get(&TOKEN_USER).ok_or(ProxyError::BadRequest(
                 "this route serves user tokens: name the user in x-token-user",
             ))?;
             value
