@@ -197,6 +197,13 @@ pub async fn run(
     });
     shared.metrics.config_generation.set(1);
 
+    let state = Arc::downgrade(&shared);
+    shared.metrics.tokens.read_from(move || {
+        state
+            .upgrade()
+            .map(|s| admin::token_states(&s))
+            .unwrap_or_default()
+    });
     shared.snapshot.load().start();
 
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -12,6 +12,7 @@ mod ready;
 mod status;
 mod status_routes;
 pub mod view;
+pub use view::token_states;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -53,7 +54,6 @@ pub async fn handle(
         (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET | &Method::HEAD, "/readyz") => ready::readyz(&shared),
         (&Method::GET | &Method::HEAD, "/metrics") => {
-            view::publish_status(&shared);
             let mut resp = Response::new(Full::new(Bytes::from(shared.metrics.render())));
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,

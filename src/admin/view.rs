@@ -146,16 +146,22 @@ pub fn routes(snapshot: &Snapshot) -> Vec<RouteView> {
         .collect()
 }
 
-/// Sets `token_sidecar_token_needs_login` from the slots as they are now (at scrape time,
-/// so removed tokens drop out and no transition can be missed).
-pub fn publish_status(shared: &Shared) {
-    let gauge = &shared.metrics.token_needs_login;
-    gauge.reset();
+/// Every slot's state for the per-token gauges, read when Prometheus scrapes.
+pub fn token_states(shared: &Shared) -> Vec<crate::metrics::TokenState> {
     let snapshot = shared.snapshot.load();
-    for cell in snapshot.providers.values().flat_map(|p| p.cells()) {
-        let needs_login = cell.status() == Status::NeedsLogin;
-        gauge
-            .with_label_values(&[&cell.provider, &cell.subject])
-            .set(i64::from(needs_login));
-    }
+    snapshot
+        .providers
+        .values()
+        .flat_map(|p| p.cells())
+        .map(|cell| crate::metrics::TokenState {
+            expires_at: cell.current().as_ref().map(|t| {
+                t.expires_at
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64())
+            }),
+            needs_login: cell.status() == Status::NeedsLogin,
+            provider: cell.provider.clone(),
+            subject: cell.subject.clone(),
+        })
+        .collect()
 }

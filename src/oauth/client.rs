@@ -2,7 +2,7 @@
 //! time; every call is counted in `token_sidecar_token_requests_total`.
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 
@@ -10,7 +10,6 @@ use super::answer::{self, Answer};
 use super::dialect::{token_request, Encoding, Grant, TokenRequest};
 use super::error::{CallFailure, TokenError};
 use super::said::PlatformSaid;
-use super::token::Token;
 use crate::config::ProviderConfig;
 use crate::metrics::Metrics;
 use crate::store::{Expect, Saved, StoreError, StoredToken, TokenStore};
@@ -117,19 +116,6 @@ impl PlatformClient {
             }
             saved => Ok(saved),
         }
-    }
-
-    /// Publishes `token`'s expiry in `token_sidecar_token_expiry_timestamp_seconds`.
-    pub fn observe_expiry(&self, subject: &str, token: &Token) {
-        let at = token
-            .expires_at
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
-        self.metrics
-            .token_expiry
-            .with_label_values(&[&self.config.name, subject])
-            .set(at);
     }
 
     async fn send(&self, req: TokenRequest) -> Result<Answer, TokenError> {

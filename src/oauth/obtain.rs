@@ -105,7 +105,7 @@ impl TokenCell {
             self.save_and_install(client, token, Expect::Version(base), None, Status::Valid)
                 .await
         } else {
-            Ok(self.install_new(client, token))
+            Ok(self.install_new(token))
         }
     }
 

@@ -38,9 +38,7 @@ impl TokenCell {
             match client.save(stored.clone(), expect).await {
                 Ok(Saved::Stored(v)) => {
                     let token = Arc::new(token.stored_as(v));
-                    let current = self.install(Arc::clone(&token), status);
-                    client.observe_expiry(&self.subject, &current);
-                    return Ok(current);
+                    return Ok(self.install(Arc::clone(&token), status));
                 }
                 Ok(Saved::Conflict) => {
                     let now = client
@@ -69,7 +67,7 @@ impl TokenCell {
                         provider = %self.provider, subject = %self.subject, error = %e,
                         "cannot store a token; it is used, and storing it is retried in the background"
                     );
-                    let token = self.install_new(client, token);
+                    let token = self.install_new(token);
                     let store = Arc::clone(&client.store);
                     let generation = token.generation;
                     let spent = spent.cloned();
@@ -89,10 +87,8 @@ impl TokenCell {
     }
 
     /// Makes a token that is not stored current.
-    pub(super) fn install_new(&self, client: &PlatformClient, token: Token) -> Arc<Token> {
-        let current = self.install(Arc::new(token), Status::Valid);
-        client.observe_expiry(&self.subject, &current);
-        current
+    pub(super) fn install_new(&self, token: Token) -> Arc<Token> {
+        self.install(Arc::new(token), Status::Valid)
     }
 }
 

@@ -74,9 +74,7 @@ impl Provider {
     /// Puts a token read from the store in its slot, when it is newer than the one held.
     pub fn restore(&self, stored: &Versioned) {
         let Some(cell) = self.slot_for(stored) else { return };
-        if let Some(token) = cell.adopt(stored) {
-            self.client.observe_expiry(&stored.token.subject, &token);
-        }
+        cell.adopt(stored);
     }
 
     /// Starts keeping every token of this provider fresh (and, for Twitch, validated).

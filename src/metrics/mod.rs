@@ -1,9 +1,13 @@
 //! Every metric the proxy exports, as typed handles in our own `Registry` (not the global
 //! one), so each `run` — and each test — has its own. Names and labels are SPEC.md's.
 
+mod tokens;
+
+pub use tokens::{TokenGauges, TokenState};
+
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 pub struct Metrics {
@@ -14,10 +18,10 @@ pub struct Metrics {
     pub in_flight: IntGaugeVec,
     pub unauthorized_retries: IntCounterVec,
     pub token_requests: IntCounterVec,
-    pub token_expiry: GaugeVec,
     pub ratelimit_remaining: IntGaugeVec,
     pub ratelimit_reset: IntGaugeVec,
-    pub token_needs_login: IntGaugeVec,
+    /// `token_expiry_timestamp_seconds` and `token_needs_login`, read at scrape time.
+    pub tokens: TokenGauges,
     pub config_generation: IntGauge,
     pub config_reloads: IntCounterVec,
     pub store: StoreMetrics,
@@ -124,14 +128,6 @@ impl Metrics {
                 &["provider", "grant", "result"],
             )
             .expect("static metric definition"),
-            token_expiry: GaugeVec::new(
-                Opts::new(
-                    "token_sidecar_token_expiry_timestamp_seconds",
-                    "When each held token expires, as a Unix timestamp.",
-                ),
-                &["provider", "subject"],
-            )
-            .expect("static metric definition"),
             ratelimit_remaining: IntGaugeVec::new(
                 Opts::new(
                     "token_sidecar_ratelimit_remaining",
@@ -148,14 +144,7 @@ impl Metrics {
                 &["route"],
             )
             .expect("static metric definition"),
-            token_needs_login: IntGaugeVec::new(
-                Opts::new(
-                    "token_sidecar_token_needs_login",
-                    "1 for each token whose grant the platform refused: a person must log in again.",
-                ),
-                &["provider", "subject"],
-            )
-            .expect("static metric definition"),
+            tokens: TokenGauges::new(),
             config_generation: IntGauge::new(
                 "token_sidecar_config_generation",
                 "Which configuration is live: 1 at start, one more for each successful reload.",
@@ -176,10 +165,9 @@ impl Metrics {
             Box::new(m.in_flight.clone()),
             Box::new(m.unauthorized_retries.clone()),
             Box::new(m.token_requests.clone()),
-            Box::new(m.token_expiry.clone()),
             Box::new(m.ratelimit_remaining.clone()),
             Box::new(m.ratelimit_reset.clone()),
-            Box::new(m.token_needs_login.clone()),
+            Box::new(m.tokens.clone()),
             Box::new(m.config_generation.clone()),
             Box::new(m.config_reloads.clone()),
             Box::new(m.store.up.clone()),
