@@ -1,5 +1,5 @@
-//! Metric series follow the configuration: a route removed by a reload takes its series
-//! with it, instead of exporting frozen numbers forever.
+//! Metric series follow the configuration and the tokens: a route removed by a reload, or a
+//! user removed, takes its series with it, instead of exporting frozen numbers forever.
 
 mod harness;
 mod support;
@@ -36,5 +36,36 @@ async fn a_route_removed_by_a_reload_takes_its_series_with_it() {
         after.contains("token_sidecar_requests_total{method=\"GET\",route=\"/a\",status=\"200\"} 1"),
         "the remaining route keeps its counts: {after}"
     );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_removed_takes_the_token_series_with_it() {
+    let fake = FakePlatform::start(Kind::Twitch).await;
+    let up = FakeUpstream::start().await;
+    let text = format!(
+        "{}{}",
+        provider("tw", &fake),
+        route("/u", "tw", &up.url(""), "token = \"user\"")
+    );
+    let proxy = Proxy::start("", &text).await;
+    assert_eq!(proxy.login(&fake, "tw", "bob").await.status(), 200);
+    let expiry = "token_sidecar_token_expiry_timestamp_seconds{provider=\"tw\",subject=\"bob\"}";
+    let before = proxy.metrics().await;
+    assert!(before.contains(expiry), "{before}");
+    assert!(
+        before.contains("token_sidecar_token_needs_login{provider=\"tw\",subject=\"bob\"} 0"),
+        "{before}"
+    );
+
+    let resp = proxy
+        .http
+        .delete(proxy.admin_url("/admin/tokens/tw/bob"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let after = proxy.metrics().await;
+    assert!(!after.contains("subject=\"bob\""), "{after}");
     proxy.stop().await;
 }
