@@ -25,23 +25,26 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     if !headers.keys().any(hop) {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::try_from(name.trim()).ok())
+    // Then only the names present are removed (an upstream's `Connection: keep-alive`
+    // is one name, not nine lookups and a parsed header name).
+    let connection = headers.get_all(header::CONNECTION);
+    let named = |n: &HeaderName| {
+        connection
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|token| token.trim().eq_ignore_ascii_case(n.as_str()))
+    };
+    let gone: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| {
+            let upgrade = *n == header::UPGRADE;
+            HOP_BY_HOP.contains(n) || (upgrade && !keep_upgrade) || (!upgrade && named(n))
+        })
+        .cloned()
         .collect();
-    for name in named {
-        if !(keep_upgrade && name == header::UPGRADE) {
-            headers.remove(name);
-        }
-    }
-    for name in &HOP_BY_HOP {
+    for name in gone {
         headers.remove(name);
-    }
-    if !keep_upgrade {
-        headers.remove(header::UPGRADE);
     }
 }
 
