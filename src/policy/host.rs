@@ -52,7 +52,9 @@ impl HostPolicy {
 
 /// `localhost`, an IPv4 loopback literal, or `[::1]`.
 fn is_loopback(name: &str) -> bool {
-    name.eq_ignore_ascii_case("localhost")
+    // What nearly every request names, before parsing an address.
+    name == "127.0.0.1"
+        || name.eq_ignore_ascii_case("localhost")
         || name == "[::1]"
         || name.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }

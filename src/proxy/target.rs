@@ -46,6 +46,10 @@ pub fn select<B>(snapshot: &Snapshot, req: &Request<B>) -> Result<Arc<Route>, Pr
 /// servlet containers strip: `..;` is `..` to them), or a NUL byte, at which some servers
 /// cut the path.
 pub fn escapes(path: &str) -> bool {
+    // Without a dot, a percent sign or a NUL there is nothing to find: one pass, the common case.
+    if !path.bytes().any(|b| matches!(b, b'.' | b'%' | 0)) {
+        return false;
+    }
     let mut text = Cow::Borrowed(path);
     for _ in 0..4 {
         let dot_dot = text
