@@ -2,29 +2,25 @@
 //! the token that was refused is refreshed (unless a newer one replaced it meanwhile) and
 //! the kept request goes once more.
 
-use std::future::Future;
-
 use http::request::Parts;
-use http::{Request, StatusCode};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
 
 use super::body::{Kept, ProxyBody};
 use super::inject;
 use super::route::Route;
+use super::upstream::Reuse;
 use crate::error::ProxyError;
 use crate::oauth::{Token, TokenCell};
 
-pub use super::upstream::Answer;
+/// An upstream answer, and its connection to give back once the body was read.
+pub type Answer = (Response<Incoming>, Option<Reuse>);
 
-/// Not `async`: the request is handed to a ready connection when called, and the future
-/// returned only waits for the answer, within the route's timeout.
-pub fn send(route: &Route, req: Request<ProxyBody>) -> impl Future<Output = Result<Answer, ProxyError>> + '_ {
-    let answer = route.upstream.request(req);
-    async move {
-        match tokio::time::timeout(route.timeout, answer).await {
-            Err(_) => Err(ProxyError::UpstreamTimeout),
-            Ok(Err(e)) => Err(ProxyError::upstream(e)),
-            Ok(Ok(resp)) => Ok(resp),
-        }
+pub async fn send(route: &Route, req: Request<ProxyBody>) -> Result<Answer, ProxyError> {
+    match tokio::time::timeout(route.timeout, route.upstream.request(req)).await {
+        Err(_) => Err(ProxyError::UpstreamTimeout),
+        Ok(Err(e)) => Err(ProxyError::upstream(e)),
+        Ok(Ok(resp)) => Ok(resp),
     }
 }
 

@@ -8,11 +8,9 @@
 mod idle;
 mod tls;
 
-use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures_util::future::Either;
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
@@ -29,9 +27,6 @@ use idle::{IdleList, H1};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type H2 = http2::SendRequest<ProxyBody>;
-
-/// An upstream answer, and its connection to give back once the body was read.
-pub type Answer = (Response<Incoming>, Option<Reuse>);
 
 /// How long an idle connection is kept (hyper-util's default, which this replaces).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -80,42 +75,13 @@ impl Upstream {
 
     /// Sends `req` (origin-form target, `Host` set) and returns the answer, with the
     /// connection to give back once its body has been read (none after an upgrade or on
-    /// HTTP/2). The common case, an idle connection ready for it, hands the request over
-    /// at once, before the returned future is polled: the request moves once, into hyper's
-    /// channel, rather than through every layer of futures above.
-    pub fn request(
-        &self,
-        req: Request<ProxyBody>,
-    ) -> impl Future<Output = Result<Answer, UpstreamError>> + '_ {
-        let (req, sender) = match self.idle.take() {
-            Some(mut sender) if sender.is_ready() => {
-                let sent = sender.try_send_request(req);
-                return Either::Left(async move {
-                    match sent.await {
-                        Ok(resp) => Ok(self.lend(resp, sender)),
-                        // Closed by the upstream while idle: the request came back unsent.
-                        Err(mut e) => match e.take_message() {
-                            Some(unsent) => Box::pin(self.request_slow(unsent, None)).await,
-                            None => Err(UpstreamError::Exchange(e.into_error())),
-                        },
-                    }
-                });
-            }
-            sender => (req, sender),
-        };
-        Either::Right(Box::pin(self.request_slow(req, sender)))
-    }
-
-    /// Any other case: a pooled connection not ready yet (or `first`), HTTP/2, or a new
-    /// connection. A pooled connection the upstream closed meanwhile hands the request back
+    /// HTTP/2). A pooled connection the upstream closed meanwhile hands the request back
     /// unsent, and the next one is tried, as hyper-util's client does.
-    async fn request_slow(
+    pub async fn request(
         &self,
         mut req: Request<ProxyBody>,
-        first: Option<H1>,
-    ) -> Result<Answer, UpstreamError> {
-        let mut next = first;
-        while let Some(mut sender) = next.take().or_else(|| self.idle.take()) {
+    ) -> Result<(Response<Incoming>, Option<Reuse>), UpstreamError> {
+        while let Some(mut sender) = self.idle.take() {
             if sender.ready().await.is_err() {
                 continue;
             }
@@ -130,7 +96,8 @@ impl Upstream {
         if let Some(h2) = self.h2() {
             return self.send_h2(h2, req).await;
         }
-        match self.connect().await? {
+        // Boxed: connecting (TCP, TLS, handshakes) is rare and its state large.
+        match Box::pin(self.connect()).await? {
             Fresh::H1(mut sender) => {
                 sender.ready().await.map_err(UpstreamError::Exchange)?;
                 let resp = sender.send_request(req).await.map_err(UpstreamError::Exchange)?;
@@ -143,7 +110,7 @@ impl Upstream {
         }
     }
 
-    fn lend(&self, resp: Response<Incoming>, sender: H1) -> Answer {
+    fn lend(&self, resp: Response<Incoming>, sender: H1) -> (Response<Incoming>, Option<Reuse>) {
         // After `101 Switching Protocols` the connection belongs to the tunnel.
         let reuse = (resp.status() != StatusCode::SWITCHING_PROTOCOLS)
             .then(|| Reuse::new(Arc::clone(&self.idle), sender));
@@ -162,7 +129,11 @@ impl Upstream {
         }
     }
 
-    async fn send_h2(&self, mut h2: H2, mut req: Request<ProxyBody>) -> Result<Answer, UpstreamError> {
+    async fn send_h2(
+        &self,
+        mut h2: H2,
+        mut req: Request<ProxyBody>,
+    ) -> Result<(Response<Incoming>, Option<Reuse>), UpstreamError> {
         // HTTP/2 names the target by scheme and authority (`:scheme`, `:authority`).
         let mut parts = req.uri().clone().into_parts();
         parts.scheme = Some(self.scheme.clone());
