@@ -17,7 +17,8 @@
 //! At the end: no request to a live replica failed, no refresh token was presented twice
 //! (each rotation was one refresh), Redis holds each grant's newest refresh token, and no
 //! log holds a token, the client secret or the Redis password.
-#![cfg(unix)]
+// Linux: a stopped replica is told from /proc.
+#![cfg(target_os = "linux")]
 
 #[path = "../harness/mod.rs"]
 mod harness;

@@ -171,7 +171,7 @@ pub async fn stall_a_user_token_holder(
 ) {
     let (rt, user, i) = park_a_refresh(fleet, fake, redis).await;
     fleet.drain(i).await;
-    fleet.signal(i, "STOP");
+    fleet.sigstop(i).await;
     fake.release_held(true);
     until(
         &format!("{user}'s grant rotated while replica {i} is stopped"),
@@ -184,7 +184,7 @@ pub async fn stall_a_user_token_holder(
         .position(|(_, r)| r.as_deref() == Some(rt.as_str()))
         .expect("in its grant's history")
         + 1;
-    fleet.signal(i, "CONT");
+    fleet.sigcont(i);
     // It now injects a token of the rotation it missed (or a later one).
     let http = reqwest::Client::builder()
         .no_proxy()
@@ -235,7 +235,7 @@ pub async fn stall_an_app_token_holder(fleet: &mut Fleet, fake: &FakePlatform, r
     let (before, _) = stored(redis, "app").expect("an app token is stored");
     let calls = fake.requests("client_credentials");
     fleet.drain(i).await;
-    fleet.signal(i, "STOP");
+    fleet.sigstop(i).await;
     // The platform answers the stopped replica: its answer waits in its socket.
     fake.release_held(false);
     until("the stopped replica's call answered", || {
@@ -248,7 +248,7 @@ pub async fn stall_an_app_token_holder(fleet: &mut Fleet, fake: &FakePlatform, r
     })
     .await;
     let (theirs, record) = stored(redis, "app").unwrap();
-    fleet.signal(i, "CONT");
+    fleet.sigcont(i);
     let fenced = "another replica stored a newer token first";
     let deadline = Instant::now() + WAIT;
     while !fleet
