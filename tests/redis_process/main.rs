@@ -174,7 +174,7 @@ async fn five_replicas_share_one_grant_through_kills_stalls_and_a_redis_restart(
     }
     assert!(report.served > 1000, "{} requests served", report.served);
     let logs = fleet.stop().await;
-    scenarios::settle_and_check_the_store(&fake, &up, &redis).await;
+    scenarios::settle_and_check_the_store(&fake, &up, &redis, &logs).await;
     let rejected = store::shape_rejections(&fake);
     assert!(rejected.is_empty(), "malformed token calls: {rejected:?}");
     scenarios::assert_nothing_secret_in(&logs, &fake, &up, &[CLIENT_SECRET, REDIS_PASSWORD, &code]);

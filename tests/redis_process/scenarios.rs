@@ -335,17 +335,34 @@ pub async fn restart_redis_and_start_a_replica_meanwhile(fleet: &mut Fleet, redi
     eprintln!("redis_process: Redis restarted on its AOF; a replica started meanwhile became ready");
 }
 
-/// Once everything is idle, Redis holds each grant's newest token.
-pub async fn settle_and_check_the_store(fake: &FakePlatform, up: &FakeUpstream, redis: &RedisServer) {
+/// Once everything is idle, Redis holds each grant's newest token. `logs`: every replica's,
+/// for the failure message.
+pub async fn settle_and_check_the_store(
+    fake: &FakePlatform,
+    up: &FakeUpstream,
+    redis: &RedisServer,
+    logs: &[String],
+) {
     assert!(fake.wait_idle(WAIT).await, "the platform goes idle");
     assert!(up.wait_idle(WAIT).await, "the upstream goes idle");
     for user in USERS.into_iter().chain([LOGGED_IN]) {
+        // What the replicas said about this grant, and when each stopped: a rotation whose
+        // answer was not stored shows there.
+        let about = || {
+            let subject = format!("subject={user}");
+            logs.iter()
+                .filter(|l| l.contains(&subject) || l.contains("stopped"))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
         let (_, d) = stored(redis, user).unwrap_or_else(|| panic!("{user} is stored"));
         let rt = d["refresh_token"].as_str().expect("a refresh token in the clear");
         assert_eq!(
             fake.refresh_token_age(rt),
             Some(0),
-            "{user}: Redis holds the newest refresh token of the grant"
+            "{user}: Redis holds the newest refresh token of the grant; the logs:\n{}",
+            about()
         );
         let newest = fake.grant_history(rt).last().cloned().unwrap();
         assert_eq!(d["access_token"], newest.0, "{user}: and its access token");
