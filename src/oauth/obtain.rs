@@ -66,8 +66,15 @@ impl TokenCell {
     ) -> Result<Arc<Token>, TokenError> {
         let lease = match client.store.lock(&self.provider, &self.subject).await {
             Ok(lease) => Some(lease),
-            // A dead store costs one call per replica, never a stale token.
-            Err(e) if e.is_unavailable() => None,
+            // A dead store costs one call per replica, never a stale token. Said, since the
+            // token is then neither shared nor stored.
+            Err(e) if e.is_unavailable() => {
+                tracing::warn!(
+                    provider = %self.provider, subject = %self.subject, error = %e,
+                    "the token store did not answer for the lock; this replica fetches the app token on its own"
+                );
+                None
+            }
             Err(e) => return Err(store_error(e)),
         };
         let mut base = self.current().as_ref().map_or(0, |t| t.version);

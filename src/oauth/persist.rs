@@ -133,6 +133,12 @@ async fn keep_saving(
                     delay = Duration::from_millis(50);
                     continue;
                 }
+                // Fenced in the background: said as in the foreground, so one line tells
+                // every fenced save.
+                tracing::info!(
+                    provider = %cell.provider, subject = %cell.subject, version = now.version,
+                    "another replica stored a newer token first; using it"
+                );
                 cell.adopt(&now);
                 return;
             }

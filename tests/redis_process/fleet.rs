@@ -105,8 +105,29 @@ impl Fleet {
         slot.live.store(true, Ordering::Release);
     }
 
-    /// Sends `sig` (`STOP`, `CONT`) to replica `i`.
-    pub fn signal(&self, i: usize, sig: &str) {
+    /// SIGSTOPs replica `i`; returns once it is stopped. kill(2) returns when the signal is
+    /// queued, and a multi-threaded process stops only when one of its threads (often the
+    /// main one, idle in `block_on`) gets to take the signal: until then its runtime's
+    /// workers run on, and may read an answer and store it as if nothing had happened.
+    pub async fn sigstop(&self, i: usize) {
+        let pid = self.signal(i, "STOP");
+        let deadline = Instant::now() + WAIT;
+        while !stopped(pid) {
+            assert!(
+                Instant::now() < deadline,
+                "replica {i} (pid {pid}) not stopped within {WAIT:?} of SIGSTOP"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// SIGCONTs replica `i`.
+    pub fn sigcont(&self, i: usize) {
+        self.signal(i, "CONT");
+    }
+
+    /// Sends `sig` to replica `i`; its pid.
+    fn signal(&self, i: usize, sig: &str) -> u32 {
         let pid = self.member(i).child.id().expect("running");
         let sent = std::process::Command::new("kill")
             .arg(format!("-{sig}"))
@@ -114,6 +135,7 @@ impl Fleet {
             .status()
             .expect("kill runs");
         assert!(sent.success(), "kill -{sig} {pid}");
+        pid
     }
 
     /// SIGKILLs replica `i` (taken out of the traffic first).
@@ -177,6 +199,29 @@ impl Fleet {
     pub fn log(&self, i: usize) -> String {
         log_text(&self.member(i).log)
     }
+}
+
+/// Whether every thread of process `pid` is stopped (state `T` in /proc/PID/task/*/stat).
+fn stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let mut threads = 0;
+    for task in tasks {
+        // A thread that ends meanwhile: look again.
+        let Ok(stat) = task.and_then(|t| std::fs::read_to_string(t.path().join("stat"))) else {
+            return false;
+        };
+        // The state follows the command name, which is in parentheses and may hold anything.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next());
+        if state != Some("T") {
+            return false;
+        }
+        threads += 1;
+    }
+    threads > 0
 }
 
 const PATHS: [(&str, Option<&str>); 4] = [

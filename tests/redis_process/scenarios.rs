@@ -171,7 +171,7 @@ pub async fn stall_a_user_token_holder(
 ) {
     let (rt, user, i) = park_a_refresh(fleet, fake, redis).await;
     fleet.drain(i).await;
-    fleet.signal(i, "STOP");
+    fleet.sigstop(i).await;
     fake.release_held(true);
     until(
         &format!("{user}'s grant rotated while replica {i} is stopped"),
@@ -184,7 +184,7 @@ pub async fn stall_a_user_token_holder(
         .position(|(_, r)| r.as_deref() == Some(rt.as_str()))
         .expect("in its grant's history")
         + 1;
-    fleet.signal(i, "CONT");
+    fleet.sigcont(i);
     // It now injects a token of the rotation it missed (or a later one).
     let http = reqwest::Client::builder()
         .no_proxy()
@@ -235,7 +235,7 @@ pub async fn stall_an_app_token_holder(fleet: &mut Fleet, fake: &FakePlatform, r
     let (before, _) = stored(redis, "app").expect("an app token is stored");
     let calls = fake.requests("client_credentials");
     fleet.drain(i).await;
-    fleet.signal(i, "STOP");
+    fleet.sigstop(i).await;
     // The platform answers the stopped replica: its answer waits in its socket.
     fake.release_held(false);
     until("the stopped replica's call answered", || {
@@ -248,7 +248,7 @@ pub async fn stall_an_app_token_holder(fleet: &mut Fleet, fake: &FakePlatform, r
     })
     .await;
     let (theirs, record) = stored(redis, "app").unwrap();
-    fleet.signal(i, "CONT");
+    fleet.sigcont(i);
     let fenced = "another replica stored a newer token first";
     let deadline = Instant::now() + WAIT;
     while !fleet
@@ -335,17 +335,34 @@ pub async fn restart_redis_and_start_a_replica_meanwhile(fleet: &mut Fleet, redi
     eprintln!("redis_process: Redis restarted on its AOF; a replica started meanwhile became ready");
 }
 
-/// Once everything is idle, Redis holds each grant's newest token.
-pub async fn settle_and_check_the_store(fake: &FakePlatform, up: &FakeUpstream, redis: &RedisServer) {
+/// Once everything is idle, Redis holds each grant's newest token. `logs`: every replica's,
+/// for the failure message.
+pub async fn settle_and_check_the_store(
+    fake: &FakePlatform,
+    up: &FakeUpstream,
+    redis: &RedisServer,
+    logs: &[String],
+) {
     assert!(fake.wait_idle(WAIT).await, "the platform goes idle");
     assert!(up.wait_idle(WAIT).await, "the upstream goes idle");
     for user in USERS.into_iter().chain([LOGGED_IN]) {
+        // What the replicas said about this grant, and when each stopped: a rotation whose
+        // answer was not stored shows there.
+        let about = || {
+            let subject = format!("subject={user}");
+            logs.iter()
+                .filter(|l| l.contains(&subject) || l.contains("stopped"))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
         let (_, d) = stored(redis, user).unwrap_or_else(|| panic!("{user} is stored"));
         let rt = d["refresh_token"].as_str().expect("a refresh token in the clear");
         assert_eq!(
             fake.refresh_token_age(rt),
             Some(0),
-            "{user}: Redis holds the newest refresh token of the grant"
+            "{user}: Redis holds the newest refresh token of the grant; the logs:\n{}",
+            about()
         );
         let newest = fake.grant_history(rt).last().cloned().unwrap();
         assert_eq!(d["access_token"], newest.0, "{user}: and its access token");
