@@ -44,6 +44,7 @@ mod support;
 
 mod needs_login;
 mod process;
+mod sigterm;
 mod store;
 
 use process::*;
