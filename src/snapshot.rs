@@ -127,8 +127,7 @@ impl Snapshot {
             let upstream = match upstreams.get(&key) {
                 Some(u) => Arc::clone(u),
                 None => {
-                    let u = Upstream::new(connector, scheme.clone(), authority.clone())
-                        .map_err(|_| bad("host"))?;
+                    let u = Upstream::new(connector, scheme, authority).map_err(|_| bad("host"))?;
                     let u = Arc::new(u);
                     upstreams.insert(key, Arc::clone(&u));
                     u
@@ -152,8 +151,6 @@ impl Snapshot {
                 prefix: rc.prefix.clone(),
                 provider: Arc::clone(provider),
                 token: rc.token.clone(),
-                scheme,
-                authority,
                 host,
                 base_path: rc.upstream.path().trim_end_matches('/').to_string(),
                 headers,

@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 
 use super::admission::Held;
 use super::upstream::Reuse;
+use crate::server::ends_body;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -73,13 +74,7 @@ impl Body for ResponseBody {
             Inner::Upstream(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
             Inner::Local(b) => Pin::new(b).poll_frame(cx).map_err(|never| match never {}),
         };
-        let ended = match &polled {
-            Poll::Ready(None) => true,
-            // hyper stops polling a body that says it ended.
-            Poll::Ready(Some(Ok(_))) => this.is_end_stream(),
-            _ => false,
-        };
-        if ended {
+        if ends_body(&polled, || this.is_end_stream()) {
             // Free the place and the connection now rather than when hyper drops the body.
             this.held = None;
             if let Some(reuse) = this.reuse.take() {

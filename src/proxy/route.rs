@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::PathAndQuery;
 use http::{HeaderName, HeaderValue};
 
 pub use super::route_metrics::{RequestCounts, RouteMetrics};
@@ -18,8 +18,6 @@ pub struct Route {
     pub prefix: String,
     pub provider: Arc<Provider>,
     pub token: TokenSpec,
-    pub scheme: Scheme,
-    pub authority: Authority,
     pub host: HeaderValue,
     /// The upstream URL's path without a trailing slash ("" for the root).
     pub base_path: String,

@@ -3,7 +3,7 @@
 //! the kept request goes once more.
 
 use http::request::Parts;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use hyper::body::Incoming;
 
 use super::body::{Kept, ProxyBody};
@@ -42,7 +42,8 @@ impl Replay {
     }
 }
 
-/// After a 401: refresh `used` and send the kept request again, or hand back the 401.
+/// After a 401 (the caller checked): refresh `used` and send the kept request again, or
+/// hand back the 401.
 pub async fn replay_on_401(
     route: &Route,
     cell: &TokenCell,
@@ -51,9 +52,6 @@ pub async fn replay_on_401(
     replay: Option<Replay>,
     kept: Kept,
 ) -> Result<Answer, ProxyError> {
-    if answer.0.status() != StatusCode::UNAUTHORIZED {
-        return Ok(answer);
-    }
     let client = &route.provider.client;
     let fresh = cell.refresh(client, Some(used.generation), true).await;
     match (fresh, replay, kept.take()) {

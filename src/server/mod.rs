@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use accept::Backoff;
+pub use tally::ends_body;
 use tally::{Counted, Exchange, Tally, Tracked};
 use watchdog::Watchdog;
 

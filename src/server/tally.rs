@@ -121,6 +121,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     }
 }
 
+/// Whether `polled` ended its body: the end itself, or a data frame after which the body
+/// says it ended (hyper stops polling such a body, so its end is never seen).
+pub fn ends_body<D, E>(
+    polled: &Poll<Option<Result<Frame<D>, E>>>,
+    end_stream: impl FnOnce() -> bool,
+) -> bool {
+    match polled {
+        Poll::Ready(None) => true,
+        Poll::Ready(Some(Ok(_))) => end_stream(),
+        _ => false,
+    }
+}
+
 /// One exchange's place in the tally, from its parsed head until its response body ended,
 /// or until whatever holds it was dropped (a client gone before the answer).
 pub struct Exchange(Option<Arc<Tally>>);
@@ -169,11 +182,8 @@ impl<B: Body + Unpin> Body for Tracked<B> {
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => this.exchange.end(),
-            // hyper stops polling a body that says it ended.
-            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.exchange.end(),
-            _ => {}
+        if ends_body(&polled, || this.inner.is_end_stream()) {
+            this.exchange.end();
         }
         polled
     }

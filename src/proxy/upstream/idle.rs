@@ -60,10 +60,6 @@ impl IdleList {
         list.drain(..aged);
         list.push(Idle { sender, since: now });
     }
-
-    pub fn len(&self) -> usize {
-        self.list.lock().unwrap_or_else(PoisonError::into_inner).len()
-    }
 }
 
 /// An HTTP/1.1 connection lent to one exchange; back to its list when the answer has been
@@ -91,6 +87,5 @@ mod tests {
     fn an_empty_list_lends_nothing() {
         let list = IdleList::new(Duration::from_secs(90));
         assert!(list.take().is_none());
-        assert_eq!(list.len(), 0);
     }
 }
