@@ -19,33 +19,62 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 /// Removes hop-by-hop fields and every field that `Connection` names. `Upgrade` is kept only
 /// when `keep_upgrade` (a WebSocket handshake being passed through).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // Most messages carry none: one pass over their few names instead of nine lookups. Only
-    // `Connection` can name more, and it is one of them.
-    let hop = |n: &HeaderName| HOP_BY_HOP.contains(n) || *n == header::UPGRADE;
-    if !headers.keys().any(hop) {
+    // One pass over the message's few names finds which fixed ones are present (most
+    // requests carry none; most answers only `Connection: keep-alive`), so only those are
+    // looked up again to be removed.
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present |= 1 << i;
+        } else if !keep_upgrade && name == header::UPGRADE {
+            present |= UPGRADE_BIT;
+        }
+    }
+    if present == 0 {
         return;
     }
-    // Then only the names present are removed (an upstream's `Connection: keep-alive`
-    // is one name, not nine lookups and a parsed header name).
-    let connection = headers.get_all(header::CONNECTION);
-    let named = |n: &HeaderName| {
-        connection
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|token| token.trim().eq_ignore_ascii_case(n.as_str()))
+    // `Connection` is HOP_BY_HOP[0]; what it names is parsed once.
+    let named = if present & 1 == 0 {
+        Vec::new()
+    } else {
+        connection_names(headers, keep_upgrade)
     };
-    let gone: Vec<HeaderName> = headers
-        .keys()
-        .filter(|n| {
-            let upgrade = *n == header::UPGRADE;
-            HOP_BY_HOP.contains(n) || (upgrade && !keep_upgrade) || (!upgrade && named(n))
-        })
-        .cloned()
-        .collect();
-    for name in gone {
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
+    }
+    if present & UPGRADE_BIT != 0 {
+        headers.remove(header::UPGRADE);
+    }
+    for name in named {
         headers.remove(name);
     }
+}
+
+/// `Upgrade`'s bit, after the fixed names' (a `const` array's `len` would need a destructor
+/// evaluated at compile time).
+const UPGRADE_BIT: u16 = 1 << 8;
+
+/// The field names `Connection` lists, but `keep-alive` (a fixed hop-by-hop name already,
+/// and the usual value: no name to parse) and, when kept, `upgrade`.
+fn connection_names(headers: &HeaderMap, keep_upgrade: bool) -> Vec<HeaderName> {
+    let values = headers.get_all(header::CONNECTION);
+    let mut each = values.iter();
+    if let (Some(only), None) = (each.next(), each.next()) {
+        if only.as_bytes().eq_ignore_ascii_case(b"keep-alive") {
+            return Vec::new();
+        }
+    }
+    values
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("keep-alive"))
+        .filter(|t| !(keep_upgrade && t.eq_ignore_ascii_case("upgrade")))
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .collect()
 }
 
 /// Whether the request asks to switch protocols (`Connection: upgrade` with `Upgrade`).
@@ -99,6 +128,18 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         assert!(!h.contains_key("x-secret") && !h.contains_key("x-other"));
         assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn an_answer_with_only_connection_keep_alive_loses_just_that() {
+        let mut h = map(&[
+            ("server", "nginx"),
+            ("connection", "Keep-Alive"),
+            ("content-length", "2"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 2);
+        assert!(!h.contains_key("connection"));
     }
 
     #[test]
