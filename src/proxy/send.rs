@@ -2,6 +2,10 @@
 //! the token that was refused is refreshed (unless a newer one replaced it meanwhile) and
 //! the kept request goes once more.
 
+use std::future::Future;
+use std::time::Instant;
+
+use futures_util::FutureExt;
 use http::request::Parts;
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -16,12 +20,19 @@ use crate::oauth::{Token, TokenCell};
 /// An upstream answer, and its connection to give back once the body was read.
 pub type Answer = (Response<Incoming>, Option<Reuse>);
 
-pub async fn send(route: &Route, req: Request<ProxyBody>) -> Result<Answer, ProxyError> {
-    match tokio::time::timeout(route.timeout, route.upstream.request(req)).await {
+/// Not an `async fn`, whose state would add a copy of `req` to the exchange's own. The one
+/// clock reading serves the deadline and the pool (when its connections were last used).
+pub fn send(
+    route: &Route,
+    req: Request<ProxyBody>,
+) -> impl Future<Output = Result<Answer, ProxyError>> + Send + '_ {
+    let now = Instant::now();
+    let answer = route.upstream.request(req, now);
+    tokio::time::timeout_at((now + route.timeout).into(), answer).map(|sent| match sent {
         Err(_) => Err(ProxyError::UpstreamTimeout),
         Ok(Err(e)) => Err(ProxyError::upstream(e)),
         Ok(Ok(resp)) => Ok(resp),
-    }
+    })
 }
 
 /// What a replay needs of the request: its head without the token. Kept only for requests

@@ -30,35 +30,33 @@ impl IdleList {
         }
     }
 
-    /// The most recently used connection still open and not aged out.
-    pub fn take(&self) -> Option<H1> {
+    /// The most recently used connection still open and not aged out by `now`.
+    pub fn take(&self, now: Instant) -> Option<H1> {
         let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
+        // Those aged out or closed are dropped on the way. (The list is only roughly in
+        // order of `since`, which is when an exchange began, and exchanges end out of order.)
         while let Some(idle) = list.pop() {
-            if idle.since.elapsed() > self.timeout {
-                // The newest aged out, so did every older one.
-                list.clear();
-                return None;
-            }
-            if !idle.sender.is_closed() {
+            let fresh = now.saturating_duration_since(idle.since) <= self.timeout;
+            if fresh && !idle.sender.is_closed() {
                 return Some(idle.sender);
             }
         }
         None
     }
 
-    pub fn put(&self, sender: H1) {
+    /// Back to the list, as last used at `since`.
+    pub fn put(&self, sender: H1, since: Instant) {
         if sender.is_closed() {
             return;
         }
-        let now = Instant::now();
         let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
         // The oldest are at the front: drop those that aged out while here.
         let aged = list
             .iter()
-            .take_while(|i| now.duration_since(i.since) > self.timeout)
+            .take_while(|i| since.saturating_duration_since(i.since) > self.timeout)
             .count();
         list.drain(..aged);
-        list.push(Idle { sender, since: now });
+        list.push(Idle { sender, since });
     }
 }
 
@@ -67,15 +65,16 @@ impl IdleList {
 pub struct Reuse {
     list: Arc<IdleList>,
     sender: H1,
+    since: Instant,
 }
 
 impl Reuse {
-    pub fn new(list: Arc<IdleList>, sender: H1) -> Self {
-        Reuse { list, sender }
+    pub fn new(list: Arc<IdleList>, sender: H1, since: Instant) -> Self {
+        Reuse { list, sender, since }
     }
 
     pub fn done(self) {
-        self.list.put(self.sender);
+        self.list.put(self.sender, self.since);
     }
 }
 
@@ -86,6 +85,6 @@ mod tests {
     #[test]
     fn an_empty_list_lends_nothing() {
         let list = IdleList::new(Duration::from_secs(90));
-        assert!(list.take().is_none());
+        assert!(list.take(Instant::now()).is_none());
     }
 }

@@ -8,8 +8,9 @@
 mod idle;
 mod tls;
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, StatusCode, Uri};
@@ -77,31 +78,48 @@ impl Upstream {
     /// connection to give back once its body has been read (none after an upgrade or on
     /// HTTP/2). A pooled connection the upstream closed meanwhile hands the request back
     /// unsent, and the next one is tried, as hyper-util's client does.
-    pub async fn request(
+    ///
+    /// Not an `async fn`: one keeps a second copy of its by-value arguments in its state, and
+    /// this state is moved into every request's.
+    #[allow(clippy::manual_async_fn)] // see above: an `async fn` doubles the request
+    pub fn request(
         &self,
         mut req: Request<ProxyBody>,
-    ) -> Result<(Response<Incoming>, Option<Reuse>), UpstreamError> {
-        while let Some(mut sender) = self.idle.take() {
-            if sender.ready().await.is_err() {
-                continue;
+        now: Instant,
+    ) -> impl Future<Output = Result<(Response<Incoming>, Option<Reuse>), UpstreamError>> + Send + '_ {
+        async move {
+            while let Some(mut sender) = self.idle.take(now) {
+                if sender.ready().await.is_err() {
+                    continue;
+                }
+                match sender.try_send_request(req).await {
+                    Ok(resp) => return Ok(self.lend(resp, sender, now)),
+                    Err(mut e) => match e.take_message() {
+                        Some(unsent) => req = unsent,
+                        None => return Err(UpstreamError::Exchange(e.into_error())),
+                    },
+                }
             }
-            match sender.try_send_request(req).await {
-                Ok(resp) => return Ok(self.lend(resp, sender)),
-                Err(mut e) => match e.take_message() {
-                    Some(unsent) => req = unsent,
-                    None => return Err(UpstreamError::Exchange(e.into_error())),
-                },
-            }
+            // Boxed: the HTTP/2 exchange and connecting have large states of their own, which
+            // would size every pooled HTTP/1 exchange's.
+            Box::pin(self.request_unpooled(req, now)).await
         }
+    }
+
+    /// No idle HTTP/1.1 connection: the HTTP/2 one, or a new connection.
+    async fn request_unpooled(
+        &self,
+        req: Request<ProxyBody>,
+        now: Instant,
+    ) -> Result<(Response<Incoming>, Option<Reuse>), UpstreamError> {
         if let Some(h2) = self.h2() {
             return self.send_h2(h2, req).await;
         }
-        // Boxed: connecting (TCP, TLS, handshakes) is rare and its state large.
-        match Box::pin(self.connect()).await? {
+        match self.connect().await? {
             Fresh::H1(mut sender) => {
                 sender.ready().await.map_err(UpstreamError::Exchange)?;
                 let resp = sender.send_request(req).await.map_err(UpstreamError::Exchange)?;
-                Ok(self.lend(resp, sender))
+                Ok(self.lend(resp, sender, now))
             }
             Fresh::H2(h2) => {
                 *self.h2.lock().unwrap_or_else(PoisonError::into_inner) = Some(h2.clone());
@@ -110,10 +128,17 @@ impl Upstream {
         }
     }
 
-    fn lend(&self, resp: Response<Incoming>, sender: H1) -> (Response<Incoming>, Option<Reuse>) {
+    /// `now`: when the exchange began, which the pool counts as the connection's last use
+    /// (earlier than the true one: a connection ages out sooner, never later).
+    fn lend(
+        &self,
+        resp: Response<Incoming>,
+        sender: H1,
+        now: Instant,
+    ) -> (Response<Incoming>, Option<Reuse>) {
         // After `101 Switching Protocols` the connection belongs to the tunnel.
         let reuse = (resp.status() != StatusCode::SWITCHING_PROTOCOLS)
-            .then(|| Reuse::new(Arc::clone(&self.idle), sender));
+            .then(|| Reuse::new(Arc::clone(&self.idle), sender, now));
         (resp, reuse)
     }
 
