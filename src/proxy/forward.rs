@@ -118,8 +118,9 @@ fn phases<'a>(
         let route = target::select(snapshot, &req)?;
         ex.in_flight = Some(InFlight::enter(&route.metrics.in_flight));
         ex.route = Some(Arc::clone(&route));
-        if let (Some(max), Some(len)) = (route.max_body_bytes, declared_length(req.headers())) {
-            if len > max {
+        // The length is only looked up for a route with a limit.
+        if let Some(max) = route.max_body_bytes {
+            if declared_length(req.headers()).is_some_and(|len| len > max) {
                 return Err(ProxyError::PayloadTooLarge);
             }
         }
