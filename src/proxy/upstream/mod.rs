@@ -100,21 +100,20 @@ impl Upstream {
                     },
                 }
             }
-            // Boxed: the HTTP/2 exchange and connecting have large states of their own, which
-            // would size every pooled HTTP/1 exchange's.
-            Box::pin(self.request_unpooled(req, now)).await
+            if let Some(h2) = self.h2() {
+                return self.send_h2(h2, req).await;
+            }
+            // Boxed: connecting (TCP, TLS, handshakes) is rare and its state large.
+            Box::pin(self.connect_and_send(req, now)).await
         }
     }
 
-    /// No idle HTTP/1.1 connection: the HTTP/2 one, or a new connection.
-    async fn request_unpooled(
+    /// No usable connection: a new one, HTTP/2 when ALPN says so.
+    async fn connect_and_send(
         &self,
         req: Request<ProxyBody>,
         now: Instant,
     ) -> Result<(Response<Incoming>, Option<Reuse>), UpstreamError> {
-        if let Some(h2) = self.h2() {
-            return self.send_h2(h2, req).await;
-        }
         match self.connect().await? {
             Fresh::H1(mut sender) => {
                 sender.ready().await.map_err(UpstreamError::Exchange)?;
@@ -154,11 +153,13 @@ impl Upstream {
         }
     }
 
-    async fn send_h2(
+    /// The target is set before the future is made, and the future is an `async move`
+    /// block, not an `async fn`: every request to an HTTP/2 upstream carries this state.
+    fn send_h2(
         &self,
         mut h2: H2,
         mut req: Request<ProxyBody>,
-    ) -> Result<(Response<Incoming>, Option<Reuse>), UpstreamError> {
+    ) -> impl Future<Output = Result<(Response<Incoming>, Option<Reuse>), UpstreamError>> + Send {
         // HTTP/2 names the target by scheme and authority (`:scheme`, `:authority`).
         let mut parts = req.uri().clone().into_parts();
         parts.scheme = Some(self.scheme.clone());
@@ -166,9 +167,11 @@ impl Upstream {
         if let Ok(uri) = Uri::from_parts(parts) {
             *req.uri_mut() = uri;
         }
-        h2.ready().await.map_err(UpstreamError::Exchange)?;
-        let resp = h2.send_request(req).await.map_err(UpstreamError::Exchange)?;
-        Ok((resp, None))
+        async move {
+            h2.ready().await.map_err(UpstreamError::Exchange)?;
+            let resp = h2.send_request(req).await.map_err(UpstreamError::Exchange)?;
+            Ok((resp, None))
+        }
     }
 
     async fn connect(&self) -> Result<Fresh, UpstreamError> {
