@@ -8,8 +8,6 @@ mod support;
 
 use std::time::Duration;
 
-use tokio::process::Command;
-
 use harness::binary::{self, Spawned};
 use harness::{provider, route, WAIT};
 use support::{FakePlatform, FakeUpstream, Kind};
@@ -39,8 +37,8 @@ async fn five_thousand_requests_on_a_missing_token_make_one_token_call_and_all_s
         route("/api", "twitch", &up.url("/helix"), ""),
     );
     std::fs::write(&config, text).unwrap();
-    let mut cmd = Command::new(binary::run_args(&config)[0].clone());
-    cmd.args(&binary::run_args(&config)[1..]).env("RUST_LOG", "info");
+    let mut cmd = binary::command(&config);
+    cmd.env("RUST_LOG", "info");
     let Spawned {
         mut child,
         proxy,

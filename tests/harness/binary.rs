@@ -31,6 +31,14 @@ pub fn run_args(config: &std::path::Path) -> Vec<std::ffi::OsString> {
     ]
 }
 
+/// `token-sidecar run --config CONFIG` as it is, without a wrapper.
+pub fn command(config: &std::path::Path) -> Command {
+    let args = run_args(config);
+    let mut cmd = Command::new(&args[0]);
+    cmd.args(&args[1..]);
+    cmd
+}
+
 /// Starts `cmd` (which runs the binary) and waits until it logs where it listens.
 pub async fn spawn(mut cmd: Command) -> Spawned {
     cmd.env("NO_COLOR", "1")
