@@ -64,8 +64,10 @@ pub fn match_prefix<'p>(prefix: &str, path: &'p str) -> Option<&'p str> {
 
 /// The upstream request target: the base path, then the rest, then the query.
 pub fn rewrite(base_path: &str, rest: &str, query: Option<&str>) -> Result<PathAndQuery, http::Error> {
-    let mut target =
-        String::with_capacity(base_path.len() + rest.len() + query.map_or(0, |q| q.len() + 1) + 1);
+    // The exact length: a `String` whose capacity is its length becomes the target's bytes
+    // without a second allocation.
+    let path = (base_path.len() + rest.len()).max(1);
+    let mut target = String::with_capacity(path + query.map_or(0, |q| q.len() + 1));
     target.push_str(base_path);
     target.push_str(rest);
     if target.is_empty() {
