@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
@@ -98,13 +99,11 @@ pub async fn serve<H, F, B>(
         watchdog.watch(&tally);
         let io = Counted::new(stream, Arc::clone(&tally));
         let (handler, exchanges) = (handler.clone(), Arc::clone(&tally));
+        // A combinator, not an `async` block: the block would move the handler's future
+        // (every request's whole state) once more when first polled.
         let service = service_fn(move |req| {
             let exchange = Exchange::begin(&exchanges);
-            let answer = handler(req);
-            async move {
-                let resp = answer.await?;
-                Ok::<_, Infallible>(resp.map(|body| Tracked::new(body, exchange)))
-            }
+            handler(req).map(move |answer| answer.map(|resp| resp.map(|body| Tracked::new(body, exchange))))
         });
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(io), service)
