@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 
 use token_sidecar::metrics::Metrics;
-use token_sidecar::proxy::{inject, target};
+use token_sidecar::proxy::{headers, inject, target};
 use token_sidecar::secret::AccessToken;
 use token_sidecar::snapshot::Snapshot;
 use token_sidecar::store::{FileStore, StoredToken, TokenStore, Versioned};
@@ -101,7 +101,8 @@ fn request_path(c: &mut Criterion) {
         b.iter_batched(
             || req.headers().clone(),
             |mut headers: HeaderMap| {
-                inject::prepare(&mut headers, &route, false);
+                let seen = headers::Seen::of(&headers);
+                inject::prepare(&mut headers, &route, seen, false);
                 inject::token(&mut headers, &token.authorization);
                 headers
             },

@@ -14,7 +14,7 @@ use hyper::upgrade::OnUpgrade;
 
 use super::admission::{Admission, Held, InFlight};
 use super::body::ProxyBody;
-use super::headers::{is_upgrade, strip_hop_by_hop};
+use super::headers::{is_upgrade, remove_hop_by_hop, Seen};
 use super::response::ResponseBody;
 use super::route::Route;
 use super::send::{replay_on_401, send, Replay};
@@ -106,8 +106,9 @@ fn phases<'a>(
         if !admitted {
             return Err(ProxyError::Overloaded);
         }
-        // Host and origin policy.
-        ex.origin = policy::check(snapshot, &req)?;
+        // Host and origin policy, after one look at the names the phases ask about.
+        let seen = Seen::of(req.headers());
+        ex.origin = policy::check(snapshot, &req, seen)?;
         if let Some(answer) = policy::preflight(&ex.origin, &req) {
             return Ok(Forwarded {
                 resp: answer,
@@ -132,11 +133,11 @@ fn phases<'a>(
             .await
             .map_err(|e| unavailable(snapshot, &cell, e))?;
         // Rewrite and inject.
-        let upgrading = is_upgrade(req.headers());
+        let upgrading = is_upgrade(req.headers(), seen);
         let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();
         rewrite::to_upstream(&mut parts, &route)?;
-        inject::prepare(&mut parts.headers, &route, upgrading);
+        inject::prepare(&mut parts.headers, &route, seen, upgrading);
         let (body, kept) = ProxyBody::prepare(
             body,
             snapshot.config.server.retry_buffer,
@@ -159,7 +160,10 @@ fn phases<'a>(
         } else {
             resp
         };
-        route.metrics.observe_rate_limit(resp.headers());
+        let answer = Seen::of(resp.headers());
+        if answer.rate_limit() {
+            route.metrics.observe_rate_limit(resp.headers());
+        }
         if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_upgrade)) = (resp.status(), client_upgrade) {
             let upstream_upgrade = hyper::upgrade::on(&mut resp);
             return Ok(Forwarded {
@@ -167,8 +171,10 @@ fn phases<'a>(
                 upgrade: Some((client_upgrade, upstream_upgrade)),
             });
         }
-        strip_hop_by_hop(resp.headers_mut(), false);
-        policy::strip_upstream_cors(resp.headers_mut());
+        remove_hop_by_hop(resp.headers_mut(), answer, false);
+        if answer.cors() {
+            policy::strip_upstream_cors(resp.headers_mut());
+        }
         Ok(Forwarded {
             resp: resp.map(|body| ResponseBody::upstream(body, reuse)),
             upgrade: None,

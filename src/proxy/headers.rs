@@ -19,16 +19,16 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 /// Removes hop-by-hop fields and every field that `Connection` names. `Upgrade` is kept only
 /// when `keep_upgrade` (a WebSocket handshake being passed through).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // One pass over the message's few names finds which fixed ones are present (most
-    // requests carry none; most answers only `Connection: keep-alive`), so only those are
-    // looked up again to be removed.
-    let mut present = 0u16;
-    for name in headers.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
-            present |= 1 << i;
-        } else if !keep_upgrade && name == header::UPGRADE {
-            present |= UPGRADE_BIT;
-        }
+    remove_hop_by_hop(headers, Seen::of(headers), keep_upgrade);
+}
+
+/// `strip_hop_by_hop` for a message whose names were already looked at: only the fixed
+/// names `seen` found are looked up again to be removed (most requests carry none, most
+/// answers only `Connection: keep-alive`).
+pub fn remove_hop_by_hop(headers: &mut HeaderMap, seen: Seen, keep_upgrade: bool) {
+    let mut present = seen.0 & HOP_BY_HOP_BITS;
+    if !keep_upgrade {
+        present |= seen.0 & UPGRADE_BIT;
     }
     if present == 0 {
         return;
@@ -52,9 +52,75 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
-/// `Upgrade`'s bit, after the fixed names' (a `const` array's `len` would need a destructor
-/// evaluated at compile time).
-const UPGRADE_BIT: u16 = 1 << 8;
+/// Which of the names the phases ask about a message carries, found in one pass over its
+/// names before any phase looks (nginx keeps the same kind of summary, `headers_in`). A
+/// `HeaderMap` lookup hashes and probes whether or not the name is there, and most messages
+/// carry none of these: the phases skip the lookups `Seen` rules out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Seen(u32);
+
+/// Bit `i` is `HOP_BY_HOP[i]` (8 names; a `const` array's `len` would need its destructor
+/// evaluated at compile time); the rest follow.
+const HOP_BY_HOP_BITS: u32 = (1 << 8) - 1;
+const UPGRADE_BIT: u32 = 1 << 8;
+const ORIGIN_BIT: u32 = 1 << 9;
+const SEC_FETCH_SITE_BIT: u32 = 1 << 10;
+const TOKEN_USER_BIT: u32 = 1 << 11;
+const CORS_BIT: u32 = 1 << 12;
+const RATE_LIMIT_BIT: u32 = 1 << 13;
+
+impl Seen {
+    pub fn of(headers: &HeaderMap) -> Seen {
+        Seen(headers.keys().fold(0, |bits, name| bits | bit(name.as_str())))
+    }
+
+    /// `Upgrade`, which a protocol switch needs (with `Connection: upgrade`).
+    pub fn upgrade(self) -> bool {
+        self.0 & UPGRADE_BIT != 0
+    }
+
+    /// `Origin` or `Sec-Fetch-Site`: a browser may have sent it.
+    pub fn browser(self) -> bool {
+        self.0 & (ORIGIN_BIT | SEC_FETCH_SITE_BIT) != 0
+    }
+
+    /// `x-token-user`, which is never forwarded.
+    pub fn token_user(self) -> bool {
+        self.0 & TOKEN_USER_BIT != 0
+    }
+
+    /// An `Access-Control-*` field, which an answer never passes on.
+    pub fn cors(self) -> bool {
+        self.0 & CORS_BIT != 0
+    }
+
+    /// `Ratelimit-Remaining` or `Ratelimit-Reset`, published as gauges.
+    pub fn rate_limit(self) -> bool {
+        self.0 & RATE_LIMIT_BIT != 0
+    }
+}
+
+/// A name's bit. Names are lowercase; a `match` on the text compares lengths first, so most
+/// names cost one or two short comparisons.
+fn bit(name: &str) -> u32 {
+    match name {
+        "connection" => 1,
+        "proxy-connection" => 1 << 1,
+        "keep-alive" => 1 << 2,
+        "proxy-authenticate" => 1 << 3,
+        "proxy-authorization" => 1 << 4,
+        "te" => 1 << 5,
+        "trailer" => 1 << 6,
+        "transfer-encoding" => 1 << 7,
+        "upgrade" => UPGRADE_BIT,
+        "origin" => ORIGIN_BIT,
+        "sec-fetch-site" => SEC_FETCH_SITE_BIT,
+        "x-token-user" => TOKEN_USER_BIT,
+        "ratelimit-remaining" | "ratelimit-reset" => RATE_LIMIT_BIT,
+        n if n.starts_with("access-control-") => CORS_BIT,
+        _ => 0,
+    }
+}
 
 /// The field names `Connection` lists, but `keep-alive` (a fixed hop-by-hop name already,
 /// and the usual value: no name to parse) and, when kept, `upgrade`.
@@ -78,8 +144,8 @@ fn connection_names(headers: &HeaderMap, keep_upgrade: bool) -> Vec<HeaderName> 
 }
 
 /// Whether the request asks to switch protocols (`Connection: upgrade` with `Upgrade`).
-pub fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE)
+pub fn is_upgrade(headers: &HeaderMap, seen: Seen) -> bool {
+    seen.upgrade()
         && headers
             .get_all(header::CONNECTION)
             .iter()
@@ -140,6 +206,29 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 2);
         assert!(!h.contains_key("connection"));
+    }
+
+    #[test]
+    fn one_pass_finds_each_name_the_phases_ask_about() {
+        let seen = |name: &HeaderName| {
+            let mut h = map(&[("accept", "*/*")]);
+            h.append(name.clone(), HeaderValue::from_static("x"));
+            Seen::of(&h)
+        };
+        for (i, name) in HOP_BY_HOP.iter().enumerate() {
+            assert_eq!(seen(name), Seen(1 << i), "{name}");
+        }
+        assert!(seen(&header::UPGRADE).upgrade());
+        assert!(seen(&header::ORIGIN).browser());
+        assert!(seen(&HeaderName::from_static("sec-fetch-site")).browser());
+        assert!(seen(&crate::proxy::TOKEN_USER).token_user());
+        assert!(seen(&header::ACCESS_CONTROL_ALLOW_ORIGIN).cors());
+        assert!(seen(&HeaderName::from_static("access-control-max-age")).cors());
+        for name in crate::proxy::route::RATE_LIMIT_NAMES {
+            assert!(seen(&name).rate_limit(), "{name}");
+        }
+        let plain = map(&[("accept", "*/*"), ("host", "localhost"), ("x-request-id", "1")]);
+        assert_eq!(Seen::of(&plain), Seen::default());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 
+use super::headers::Seen;
 use super::response::ResponseBody;
 use crate::error::ProxyError;
 use crate::policy::OriginVerdict;
@@ -12,9 +13,14 @@ use crate::snapshot::Snapshot;
 /// How long a browser may cache a preflight's answer.
 const PREFLIGHT_MAX_AGE: HeaderValue = HeaderValue::from_static("600");
 
-pub fn check<B>(snapshot: &Snapshot, req: &Request<B>) -> Result<OriginVerdict, ProxyError> {
+/// `seen`: the request's names. Without `Origin` or `Sec-Fetch-Site` (an app, a script, a
+/// shell) there is no browser to ask about.
+pub fn check<B>(snapshot: &Snapshot, req: &Request<B>, seen: Seen) -> Result<OriginVerdict, ProxyError> {
     if !snapshot.hosts.allows(req) {
         return Err(ProxyError::HostNotAllowed);
+    }
+    if !seen.browser() {
+        return Ok(OriginVerdict::Local);
     }
     match snapshot.origins.check(req.headers()) {
         OriginVerdict::Refused => Err(ProxyError::CrossOrigin),

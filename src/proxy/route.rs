@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::uri::PathAndQuery;
 use http::{HeaderName, HeaderValue};
 
-pub use super::route_metrics::{RequestCounts, RouteMetrics};
+pub use super::route_metrics::{RequestCounts, RouteMetrics, RATE_LIMIT_NAMES};
 pub use super::target::escapes;
 use super::upstream::Upstream;
 use crate::config::TokenSpec;

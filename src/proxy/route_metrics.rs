@@ -89,6 +89,12 @@ impl LazyGauge {
 }
 
 /// Reasons of `token_sidecar_upstream_errors_total`.
+/// Twitch-style rate-limit answer fields, published per route.
+pub const RATE_LIMIT_NAMES: [HeaderName; 2] = [
+    HeaderName::from_static("ratelimit-remaining"),
+    HeaderName::from_static("ratelimit-reset"),
+];
+
 const UPSTREAM_REASONS: [&str; 3] = ["connect", "reset", "timeout"];
 
 pub struct RouteMetrics {
@@ -147,13 +153,12 @@ impl RouteMetrics {
 
     /// Publishes Twitch-style `Ratelimit-Remaining` / `Ratelimit-Reset` answer headers.
     pub fn observe_rate_limit(&self, headers: &http::HeaderMap) {
-        const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
-        const RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+        let [remaining, reset] = &RATE_LIMIT_NAMES;
         let number = |name: &HeaderName| headers.get(name)?.to_str().ok()?.trim().parse::<i64>().ok();
-        if let Some(n) = number(&REMAINING) {
+        if let Some(n) = number(remaining) {
             self.ratelimit_remaining.set(&self.route, n);
         }
-        if let Some(n) = number(&RESET) {
+        if let Some(n) = number(reset) {
             self.ratelimit_reset.set(&self.route, n);
         }
     }
