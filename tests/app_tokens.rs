@@ -143,7 +143,7 @@ async fn an_upstream_401_refreshes_the_token_and_replays_the_request_once() {
     up.reject_next(1);
     let resp = proxy
         .http
-        .post(proxy.url("/api/things"))
+        .post(proxy.url("/api/things?page=2"))
         .header("content-type", "application/json")
         .body(r#"{"kept":true}"#)
         .send()
@@ -152,6 +152,11 @@ async fn an_upstream_401_refreshes_the_token_and_replays_the_request_once() {
     assert_eq!(resp.status(), 200);
     let seen = up.requests();
     assert_eq!(seen.len(), 2);
+    // The replay goes to the same rewritten target.
+    assert_eq!(seen[0].path, "/base/things");
+    assert_eq!(seen[0].query.as_deref(), Some("page=2"));
+    assert_eq!((&seen[1].path, &seen[1].query), (&seen[0].path, &seen[0].query));
+    assert_eq!(seen[1].method, "POST");
     assert_eq!(seen[0].body, seen[1].body);
     assert_eq!(seen[1].body, br#"{"kept":true}"#);
     assert_ne!(

@@ -136,6 +136,9 @@ fn phases<'a>(
         let upgrading = is_upgrade(req.headers(), seen);
         let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();
+        // A replay rewrites the client's target again: a copy of that one shares its
+        // request head's bytes, where a copy of the rewritten one would allocate.
+        let target = (!upgrading).then(|| parts.uri.clone());
         rewrite::to_upstream(&mut parts, &route)?;
         inject::prepare(&mut parts.headers, &route, seen, upgrading);
         let (body, kept) = ProxyBody::prepare(
@@ -146,7 +149,7 @@ fn phases<'a>(
         )
         .await
         .map_err(ProxyError::from)?;
-        let replay = (!upgrading).then(|| Replay::keep(&parts));
+        let replay = target.map(|target| Replay::keep(&parts, target));
         inject::token(&mut parts.headers, &token.authorization);
         // Send, and replay once on a 401.
         let resp = match send(&route, Request::from_parts(parts, body)).await {

@@ -11,9 +11,9 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 
 use super::body::{Kept, ProxyBody};
-use super::inject;
 use super::route::Route;
 use super::upstream::Reuse;
+use super::{inject, rewrite};
 use crate::error::ProxyError;
 use crate::oauth::{Token, TokenCell};
 
@@ -35,19 +35,19 @@ pub fn send(
     })
 }
 
-/// What a replay needs of the request: its head without the token. Kept only for requests
-/// whose body could be kept too, so an upload that cannot be replayed costs nothing here.
+/// What a replay needs of the request: its prepared headers without the token, and the
+/// client's target, which the replay rewrites again.
 pub struct Replay {
     method: http::Method,
-    uri: http::Uri,
+    target: http::Uri,
     headers: http::HeaderMap,
 }
 
 impl Replay {
-    pub fn keep(parts: &Parts) -> Self {
+    pub fn keep(parts: &Parts, target: http::Uri) -> Self {
         Replay {
             method: parts.method.clone(),
-            uri: parts.uri.clone(),
+            target,
             headers: parts.headers.clone(),
         }
     }
@@ -68,14 +68,15 @@ pub async fn replay_on_401(
     match (fresh, replay, kept.take()) {
         (Ok(fresh), Some(replay), Some(chunks)) => {
             route.metrics.unauthorized_retries.inc();
-            let mut again = Request::new(ProxyBody::replay(chunks));
-            *again.method_mut() = replay.method;
-            *again.uri_mut() = replay.uri;
-            *again.headers_mut() = replay.headers;
-            inject::token(again.headers_mut(), &fresh.authorization);
+            let (mut again, body) = Request::new(ProxyBody::replay(chunks)).into_parts();
+            again.method = replay.method;
+            again.uri = replay.target;
+            again.headers = replay.headers;
+            rewrite::to_upstream(&mut again, route)?;
+            inject::token(&mut again.headers, &fresh.authorization);
             // The refused answer's body is not read: its connection closes.
             drop(answer);
-            send(route, again).await
+            send(route, Request::from_parts(again, body)).await
         }
         (Err(e), _, _) => {
             tracing::warn!(route = %route.prefix, error = %e, "refresh after 401 failed");
