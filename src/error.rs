@@ -159,6 +159,9 @@ impl ProxyError {
     /// or cut off: the client's doing, not the upstream's), a connection never made, or one
     /// that broke.
     pub fn upstream(e: crate::proxy::upstream::UpstreamError) -> Self {
+        if matches!(e, crate::proxy::upstream::UpstreamError::Timeout) {
+            return ProxyError::UpstreamTimeout;
+        }
         if caused_by::<BodyTooLarge>(&e) {
             return ProxyError::PayloadTooLarge;
         }

@@ -175,6 +175,36 @@ async fn a_slow_upstream_is_a_504_after_the_route_timeout() {
 }
 
 #[tokio::test]
+async fn a_pooled_connection_is_bounded_by_the_route_timeout_and_its_timer_set_again() {
+    let fake = FakePlatform::start(Kind::Twitch).await;
+    let up = FakeUpstream::start().await;
+    let proxy = Proxy::with_route(&fake, "p", "", "/t", &up.url(""), "request_timeout = \"200ms\"").await;
+    proxy.ready().await;
+    // The first exchange leaves its connection, and the connection's timer, in the pool.
+    assert_eq!(proxy.get("/t/a").await.status(), 200);
+    let first = up.peers();
+    assert_eq!(first.len(), 1);
+    // Idle past the timeout: the pooled timer fires with no exchange waiting on it...
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // ...and is set again for the next exchange on that connection, which it lets finish.
+    assert_eq!(proxy.get("/t/b").await.status(), 200);
+    assert_eq!(up.peers(), first, "the pooled connection was reused");
+    // A slow answer on the pooled connection is a 504 at the route timeout.
+    up.set_delay(Duration::from_secs(3));
+    let started = std::time::Instant::now();
+    let resp = proxy.get("/t/slow").await;
+    assert_eq!(resp.status(), 504);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(json(resp).await["error"], "upstream_timeout");
+    // That connection, still busy with the slow answer, is not lent again (the next
+    // exchange would wait behind it and time out too).
+    up.set_delay(Duration::ZERO);
+    assert_eq!(proxy.get("/t/c").await.status(), 200);
+    assert_eq!(up.last().map(|r| r.path), Some("/c".to_string()));
+    proxy.stop().await;
+}
+
+#[tokio::test]
 async fn no_token_is_a_503_token_unavailable() {
     let fake = FakePlatform::start(Kind::Twitch).await;
     fake.set_failure(Failure::Status(500));

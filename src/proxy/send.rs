@@ -27,12 +27,8 @@ pub fn send(
     req: Request<ProxyBody>,
 ) -> impl Future<Output = Result<Answer, ProxyError>> + Send + '_ {
     let now = Instant::now();
-    let answer = route.upstream.request(req, now);
-    tokio::time::timeout_at((now + route.timeout).into(), answer).map(|sent| match sent {
-        Err(_) => Err(ProxyError::UpstreamTimeout),
-        Ok(Err(e)) => Err(ProxyError::upstream(e)),
-        Ok(Ok(resp)) => Ok(resp),
-    })
+    let answer = route.upstream.request(req, now, now + route.timeout);
+    answer.map(|sent| sent.map_err(ProxyError::upstream))
 }
 
 /// What a replay needs of the request: its prepared headers without the token, and the

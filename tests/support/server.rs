@@ -62,6 +62,11 @@ impl ServerHandle {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The peers of the connections open now.
+    pub fn peers(&self) -> HashSet<SocketAddr> {
+        self.open.borrow().clone()
+    }
+
     /// Waits until every connection made so far has been accepted and has finished (its
     /// requests handled or abandoned); false on timeout. A connection of its own, made first
     /// and accepted after every earlier one (the accept queue is FIFO), shows when none is

@@ -182,6 +182,11 @@ impl FakeUpstream {
         self.server.url(path)
     }
 
+    /// The proxy's connections open now, by their local address.
+    pub fn peers(&self) -> std::collections::HashSet<std::net::SocketAddr> {
+        self.server.peers()
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.lock().recorded.clone()
     }

@@ -2,17 +2,56 @@
 //! buffers are warm, and the least used age out. A connection goes back only once its
 //! response body has been read to the end (`Reuse::done`); one dropped earlier closes.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use hyper::client::conn::http1;
+use tokio::time::Sleep;
 
 use super::super::body::ProxyBody;
 
 pub type H1 = http1::SendRequest<ProxyBody>;
 
+/// A connection, and the timer that bounds its exchanges. The timer goes with the connection
+/// from one exchange to the next: moving a registered timer's deadline later is one atomic
+/// write, where a timer per exchange is registered and removed under the timer driver's lock.
+pub struct Pooled {
+    pub sender: H1,
+    /// None until the connection's first pooled exchange.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Pooled {
+    pub fn new(sender: H1) -> Self {
+        Pooled { sender, timer: None }
+    }
+
+    /// The sender, and the connection's timer set to fire at `deadline`.
+    pub fn arm(&mut self, deadline: Instant) -> (&mut H1, Pin<&mut Sleep>) {
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                timer.as_mut().reset(deadline.into());
+                timer
+            }
+            none => none.insert(Box::pin(tokio::time::sleep_until(deadline.into()))),
+        };
+        (&mut self.sender, timer.as_mut())
+    }
+
+    /// The exchange got its answer: the timer forgets the waiting task, which it would
+    /// otherwise keep alive (and wake) while the connection idles.
+    fn quiet(&mut self) {
+        if let Some(timer) = &mut self.timer {
+            let _ = timer.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        }
+    }
+}
+
 struct Idle {
-    sender: H1,
+    conn: Pooled,
     since: Instant,
 }
 
@@ -31,22 +70,22 @@ impl IdleList {
     }
 
     /// The most recently used connection still open and not aged out by `now`.
-    pub fn take(&self, now: Instant) -> Option<H1> {
+    pub fn take(&self, now: Instant) -> Option<Pooled> {
         let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
         // Those aged out or closed are dropped on the way. (The list is only roughly in
         // order of `since`, which is when an exchange began, and exchanges end out of order.)
         while let Some(idle) = list.pop() {
             let fresh = now.saturating_duration_since(idle.since) <= self.timeout;
-            if fresh && !idle.sender.is_closed() {
-                return Some(idle.sender);
+            if fresh && !idle.conn.sender.is_closed() {
+                return Some(idle.conn);
             }
         }
         None
     }
 
     /// Back to the list, as last used at `since`.
-    pub fn put(&self, sender: H1, since: Instant) {
-        if sender.is_closed() {
+    fn put(&self, conn: Pooled, since: Instant) {
+        if conn.sender.is_closed() {
             return;
         }
         let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
@@ -56,7 +95,7 @@ impl IdleList {
             .take_while(|i| since.saturating_duration_since(i.since) > self.timeout)
             .count();
         list.drain(..aged);
-        list.push(Idle { sender, since });
+        list.push(Idle { conn, since });
     }
 }
 
@@ -64,17 +103,18 @@ impl IdleList {
 /// read whole.
 pub struct Reuse {
     list: Arc<IdleList>,
-    sender: H1,
+    conn: Pooled,
     since: Instant,
 }
 
 impl Reuse {
-    pub fn new(list: Arc<IdleList>, sender: H1, since: Instant) -> Self {
-        Reuse { list, sender, since }
+    pub fn new(list: Arc<IdleList>, mut conn: Pooled, since: Instant) -> Self {
+        conn.quiet();
+        Reuse { list, conn, since }
     }
 
     pub fn done(self) {
-        self.list.put(self.sender, self.since);
+        self.list.put(self.conn, self.since);
     }
 }
 

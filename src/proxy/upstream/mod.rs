@@ -12,6 +12,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
@@ -24,7 +25,7 @@ pub use idle::Reuse;
 pub use tls::{connector, Connector, TlsSetupError};
 
 use super::body::ProxyBody;
-use idle::{IdleList, H1};
+use idle::{IdleList, Pooled};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type H2 = http2::SendRequest<ProxyBody>;
@@ -38,6 +39,8 @@ pub enum UpstreamError {
     Connect(#[source] BoxError),
     #[error("the exchange with the upstream failed")]
     Exchange(#[source] hyper::Error),
+    #[error("the upstream did not answer in time")]
+    Timeout,
 }
 
 impl UpstreamError {
@@ -76,8 +79,9 @@ impl Upstream {
 
     /// Sends `req` (origin-form target, `Host` set) and returns the answer, with the
     /// connection to give back once its body has been read (none after an upgrade or on
-    /// HTTP/2). A pooled connection the upstream closed meanwhile hands the request back
-    /// unsent, and the next one is tried, as hyper-util's client does.
+    /// HTTP/2), or `Timeout` when no answer came by `deadline`. A pooled connection the
+    /// upstream closed meanwhile hands the request back unsent, and the next one is tried,
+    /// as hyper-util's client does.
     ///
     /// Not an `async fn`: one keeps a second copy of its by-value arguments in its state, and
     /// this state is moved into every request's.
@@ -86,25 +90,28 @@ impl Upstream {
         &self,
         mut req: Request<ProxyBody>,
         now: Instant,
+        deadline: Instant,
     ) -> impl Future<Output = Result<(Response<Incoming>, Option<Reuse>), UpstreamError>> + Send + '_ {
         async move {
-            while let Some(mut sender) = self.idle.take(now) {
-                if sender.ready().await.is_err() {
-                    continue;
-                }
-                match sender.try_send_request(req).await {
-                    Ok(resp) => return Ok(self.lend(resp, sender, now)),
-                    Err(mut e) => match e.take_message() {
-                        Some(unsent) => req = unsent,
-                        None => return Err(UpstreamError::Exchange(e.into_error())),
-                    },
+            while let Some(mut conn) = self.idle.take(now) {
+                let (sender, timer) = conn.arm(deadline);
+                let tried = tokio::select! {
+                    biased;
+                    tried = try_send(sender, req) => tried,
+                    () = timer => return Err(UpstreamError::Timeout),
+                };
+                match tried {
+                    Tried::Sent(resp) => return Ok(self.lend(resp, conn, now)),
+                    // Closed meanwhile: the request came back unsent, for the next one.
+                    Tried::Unsent(unsent) => req = unsent,
+                    Tried::Failed(e) => return Err(UpstreamError::Exchange(e)),
                 }
             }
             if let Some(h2) = self.h2() {
-                return self.send_h2(h2, req).await;
+                return within(deadline, self.send_h2(h2, req)).await;
             }
             // Boxed: connecting (TCP, TLS, handshakes) is rare and its state large.
-            Box::pin(self.connect_and_send(req, now)).await
+            within(deadline, Box::pin(self.connect_and_send(req, now))).await
         }
     }
 
@@ -118,7 +125,7 @@ impl Upstream {
             Fresh::H1(mut sender) => {
                 sender.ready().await.map_err(UpstreamError::Exchange)?;
                 let resp = sender.send_request(req).await.map_err(UpstreamError::Exchange)?;
-                Ok(self.lend(resp, sender, now))
+                Ok(self.lend(resp, Pooled::new(sender), now))
             }
             Fresh::H2(h2) => {
                 *self.h2.lock().unwrap_or_else(PoisonError::into_inner) = Some(h2.clone());
@@ -132,12 +139,12 @@ impl Upstream {
     fn lend(
         &self,
         resp: Response<Incoming>,
-        sender: H1,
+        conn: Pooled,
         now: Instant,
     ) -> (Response<Incoming>, Option<Reuse>) {
         // After `101 Switching Protocols` the connection belongs to the tunnel.
         let reuse = (resp.status() != StatusCode::SWITCHING_PROTOCOLS)
-            .then(|| Reuse::new(Arc::clone(&self.idle), sender, now));
+            .then(|| Reuse::new(Arc::clone(&self.idle), conn, now));
         (resp, reuse)
     }
 
@@ -208,7 +215,40 @@ impl Upstream {
     }
 }
 
+/// How one try on a pooled connection went.
+enum Tried {
+    Sent(Response<Incoming>),
+    /// The connection was closed before the request went: it comes back.
+    Unsent(Request<ProxyBody>),
+    Failed(hyper::Error),
+}
+
+/// One try on a pooled connection. Not an `async fn`, for the reason `request` gives.
+#[allow(clippy::manual_async_fn)] // see `Upstream::request`
+fn try_send(sender: &mut idle::H1, req: Request<ProxyBody>) -> impl Future<Output = Tried> + Send + '_ {
+    async move {
+        if sender.ready().await.is_err() {
+            return Tried::Unsent(req);
+        }
+        match sender.try_send_request(req).await {
+            Ok(resp) => Tried::Sent(resp),
+            Err(mut e) => match e.take_message() {
+                Some(unsent) => Tried::Unsent(unsent),
+                None => Tried::Failed(e.into_error()),
+            },
+        }
+    }
+}
+
+/// `fut`, or `Timeout` at `deadline`: HTTP/2 and new connections, which have no pooled timer.
+fn within<T>(
+    deadline: Instant,
+    fut: impl Future<Output = Result<T, UpstreamError>>,
+) -> impl Future<Output = Result<T, UpstreamError>> {
+    tokio::time::timeout_at(deadline.into(), fut).map(|r| r.unwrap_or(Err(UpstreamError::Timeout)))
+}
+
 enum Fresh {
-    H1(H1),
+    H1(idle::H1),
     H2(H2),
 }
