@@ -220,6 +220,9 @@ mod tests {
         }
         assert!(seen(&header::UPGRADE).upgrade());
         assert!(seen(&header::ORIGIN).browser());
+        // Names are lowercased when parsed, so a shouted one is seen too.
+        assert!(seen(&HeaderName::from_bytes(b"Sec-Fetch-SITE").unwrap()).browser());
+        assert!(seen(&HeaderName::from_bytes(b"X-Token-User").unwrap()).token_user());
         assert!(seen(&HeaderName::from_static("sec-fetch-site")).browser());
         assert!(seen(&crate::proxy::TOKEN_USER).token_user());
         assert!(seen(&header::ACCESS_CONTROL_ALLOW_ORIGIN).cors());
