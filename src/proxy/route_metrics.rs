@@ -88,13 +88,13 @@ impl LazyGauge {
     }
 }
 
-/// Reasons of `token_sidecar_upstream_errors_total`.
 /// Twitch-style rate-limit answer fields, published per route.
 pub const RATE_LIMIT_NAMES: [HeaderName; 2] = [
     HeaderName::from_static("ratelimit-remaining"),
     HeaderName::from_static("ratelimit-reset"),
 ];
 
+/// Reasons of `token_sidecar_upstream_errors_total`.
 const UPSTREAM_REASONS: [&str; 3] = ["connect", "reset", "timeout"];
 
 pub struct RouteMetrics {
