@@ -59,6 +59,7 @@ fn with_config(path: &Path, then: impl FnOnce(Config) -> ExitCode) -> ExitCode {
 
 fn serve(config: Config) -> ExitCode {
     init_logging(config.server.log_format);
+    token_sidecar::server::heap::keep_freed_memory();
     let Some(runtime) = runtime() else {
         return ExitCode::from(1);
     };

@@ -4,6 +4,7 @@
 
 mod accept;
 pub mod descriptors;
+pub mod heap;
 mod tally;
 mod watchdog;
 
