@@ -90,15 +90,16 @@ impl Running {
     /// (or the shutdown grace ran out), and refreshes under way have stored their answers.
     pub async fn wait(mut self) {
         while self.servers.join_next().await.is_some() {}
-        // A refresh the platform answered holds the rotated refresh token: ending the
-        // process before it is stored would cost the grant. Bounded like the requests.
+        // A refresh the platform answered, or a token whose save is being retried, holds the
+        // rotated refresh token: ending the process before it is stored would cost the
+        // grant. Bounded like the requests.
         let snapshot = self.shared.snapshot.load_full();
         let grace = snapshot.config.server.shutdown_grace;
         let providers = futures_util::future::join_all(snapshot.providers.values().map(|p| p.shut_down()));
         if tokio::time::timeout(grace, providers).await.is_err() {
             tracing::warn!(
                 ?grace,
-                "a refresh under way did not finish within the shutdown grace"
+                "a refresh under way, or a token's save, did not finish within the shutdown grace"
             );
         }
     }

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use super::client::PlatformClient;
 use super::error::TokenError;
+use super::keep_saving::PendingSave;
 use super::schedule;
 pub use super::state::{Failure, Status, TokenKind};
 use super::token::Token;
@@ -37,6 +38,8 @@ pub struct TokenCell {
     pub changed: Notify,
     /// This cell, for the tasks it starts (a save retried in the background).
     pub(super) me: Weak<TokenCell>,
+    /// The save being retried in the background, if any, for shutdown to finish.
+    pub(super) saving: Mutex<Option<PendingSave>>,
 }
 
 impl TokenCell {
@@ -56,6 +59,7 @@ impl TokenCell {
             installing: Mutex::new(()),
             changed: Notify::new(),
             me: me.clone(),
+            saving: Mutex::new(None),
         })
     }
 

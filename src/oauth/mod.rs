@@ -8,6 +8,7 @@ pub mod device;
 pub mod device_logins;
 mod dialect;
 mod error;
+mod keep_saving;
 pub mod login;
 mod obtain;
 mod pending;

@@ -3,15 +3,15 @@
 //! token that was used). A writer that was fenced adopts the stored token; a write that
 //! fails is retried in the background while the token serves.
 
-use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::sync::Arc;
 
 use super::cell::{Status, TokenCell};
 use super::client::PlatformClient;
 use super::error::TokenError;
+use super::keep_saving::Retry;
 use super::token::Token;
 use crate::secret::RefreshToken;
-use crate::store::{Expect, Saved, StoreError, StoredToken, TokenStore};
+use crate::store::{Expect, Saved, StoreError};
 
 fn store_error(e: StoreError) -> TokenError {
     TokenError::Store(Arc::new(e))
@@ -71,14 +71,14 @@ impl TokenCell {
                     let store = Arc::clone(&client.store);
                     let generation = token.generation;
                     let spent = spent.cloned();
-                    tokio::spawn(keep_saving(
-                        self.me.clone(),
+                    let retry = Retry {
                         store,
                         stored,
                         expect,
                         spent,
                         generation,
-                    ));
+                    };
+                    self.keep_saving(retry);
                     return Ok(token);
                 }
             }
@@ -89,60 +89,5 @@ impl TokenCell {
     /// Makes a token that is not stored current.
     pub(super) fn install_new(&self, token: Token) -> Arc<Token> {
         self.install(Arc::new(token), Status::Valid)
-    }
-}
-
-/// Stores a token whose save failed, for as long as it is the slot's current token: with
-/// backoff, each failure counted by the store. Gives way to a newer stored token.
-async fn keep_saving(
-    cell: Weak<TokenCell>,
-    store: Arc<dyn TokenStore>,
-    stored: StoredToken,
-    mut expect: Expect,
-    spent: Option<RefreshToken>,
-    generation: u64,
-) {
-    let mut delay = Duration::from_secs(1);
-    loop {
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(30));
-        let Some(cell) = cell.upgrade() else { return };
-        if cell.current().as_ref().map(|t| t.generation) != Some(generation) || cell.is_retired() {
-            return;
-        }
-        match store.save(stored.clone(), expect).await {
-            Ok(Saved::Stored(v)) => {
-                cell.mark_saved(generation, v);
-                tracing::info!(provider = %cell.provider, subject = %cell.subject, "the token is stored now");
-                return;
-            }
-            Ok(Saved::Conflict) => {
-                let Ok(Some(now)) = store.load_one(&cell.provider, &cell.subject).await else {
-                    continue;
-                };
-                if now.token == stored {
-                    cell.mark_saved(generation, now.version);
-                    return;
-                }
-                // Another replica presented the refresh token this answer rotated, was
-                // refused, and stored the refusal: this answer is the grant, and replaces it.
-                let refused_ours =
-                    now.token.needs_login && spent.is_some() && now.token.refresh_token == spent;
-                if refused_ours {
-                    expect = Expect::Version(now.version);
-                    delay = Duration::from_millis(50);
-                    continue;
-                }
-                // Fenced in the background: said as in the foreground, so one line tells
-                // every fenced save.
-                tracing::info!(
-                    provider = %cell.provider, subject = %cell.subject, version = now.version,
-                    "another replica stored a newer token first; using it"
-                );
-                cell.adopt(&now);
-                return;
-            }
-            Err(_) => {}
-        }
     }
 }

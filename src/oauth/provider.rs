@@ -111,14 +111,15 @@ impl Provider {
         self.app.iter().cloned().chain(self.users()).collect()
     }
 
-    /// Stops this provider's tasks for good, once its slots were handed over (see
-    /// `TokenCell::pause`): a reload's replacement takes the grants over from the store.
-    /// Stops this provider for good: refreshes under way store their answers first, then
-    /// every slot is retired and the provider's tasks end.
+    /// Stops this provider for good, before the process exits: refreshes under way store
+    /// their answers first, every slot is retired, a token whose save is being retried is
+    /// saved (tried at once), and the provider's tasks end. The caller bounds the wait.
     pub async fn shut_down(&self) {
-        for cell in self.cells() {
+        let cells = self.cells();
+        for cell in &cells {
             cell.pause().await.hand_over();
         }
+        futures_util::future::join_all(cells.iter().map(|c| c.saved_before_exit())).await;
         self.stop();
     }
 

@@ -1,7 +1,9 @@
-//! SIGTERM while the platform is answering a refresh: the process stores the rotated
-//! refresh token before it exits, so the grant survives the restart (a rolling update must
-//! never cost a login).
+//! SIGTERM while the platform is answering a refresh, or while the store is refusing the
+//! answer's write: the process stores the rotated refresh token before it exits, so the
+//! grant survives the restart (a rolling update must never cost a login). When the store
+//! stays out of reach through the shutdown grace, the process says so and exits.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use super::*;
@@ -51,4 +53,125 @@ async fn sigterm_during_a_refresh_stores_its_answer_before_exiting() {
         "the answer given during the shutdown was not stored:\n{}",
         log_text(&log)
     );
+}
+
+/// A proxy whose store (`state/tokens.json`) holds alice's one-second token: its refresh
+/// starts at once and is parked at the platform, which answers it with an hour-long token
+/// once released (so no second refresh follows).
+async fn parked_refresh(
+    dir: &Path,
+    fake: &FakePlatform,
+    up: &FakeUpstream,
+    grace: &str,
+) -> (Sidecar, std::path::PathBuf, String) {
+    let config = setup_config(dir, fake, up);
+    let text = std::fs::read_to_string(&config).expect("the config");
+    let text = text
+        .replace("path = \"tokens.json\"", "path = \"state/tokens.json\"")
+        .replace("[server]\n", &format!("[server]\nshutdown_grace = \"{grace}\"\n"));
+    std::fs::write(&config, text).expect("write the config");
+    let state = dir.join("state");
+    std::fs::create_dir(&state).expect("the store's directory");
+    let token = login(fake, "alice").await;
+    let first = token["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_string();
+    write_store(&state.join("tokens.json"), &[token]);
+    fake.hold_next("refresh_token");
+    let sidecar = Sidecar::start(&config).await;
+    assert!(
+        fake.held(WAIT).await.is_some(),
+        "a refresh is parked at the platform"
+    );
+    fake.set_expires_in(3600);
+    (sidecar, state, first)
+}
+
+/// Moves the store's directory aside and puts a file in its place, so no write lands, and
+/// lets the platform answer the parked refresh; resolves once the proxy said it retries the
+/// save.
+async fn answer_while_the_store_is_out_of_reach(sidecar: &Sidecar, fake: &FakePlatform, state: &Path) {
+    std::fs::rename(state, aside(state)).expect("move the store's directory aside");
+    std::fs::write(state, "in the way").expect("a file in the way");
+    fake.release_held(false);
+    let deadline = Instant::now() + WAIT;
+    while !log_text(&sidecar.log).contains("storing it is retried in the background") {
+        assert!(
+            Instant::now() < deadline,
+            "the failed save was not said:\n{}",
+            log_text(&sidecar.log)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn aside(state: &Path) -> std::path::PathBuf {
+    state.with_extension("aside")
+}
+
+fn stored_refresh_token(state: &Path) -> String {
+    let text = std::fs::read_to_string(state.join("tokens.json")).expect("the store");
+    let store: Value = serde_json::from_str(&text).expect("the store parses");
+    store["tokens"][0]["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_a_failed_save_is_retried_stores_the_token_before_exiting() {
+    let fake = FakePlatform::start(Kind::Twitch).await;
+    fake.set_expires_in(LIFETIME_SECS);
+    let up = FakeUpstream::start_checking(fake.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sidecar, state, _) = parked_refresh(dir.path(), &fake, &up, "10s").await;
+    answer_while_the_store_is_out_of_reach(&sidecar, &fake, &state).await;
+
+    // The way is clear again, and SIGTERM comes before the background retry (a second after
+    // the failure): the shutdown must try the save itself.
+    std::fs::remove_file(&state).expect("clear the way");
+    std::fs::rename(aside(&state), &state).expect("the store's directory back");
+    let log = sidecar.terminate("SIGTERM while a save is retried").await;
+
+    assert_eq!(fake.requests("refresh_token"), 1, "one refresh");
+    let refresh = stored_refresh_token(&state);
+    assert_eq!(
+        fake.refresh_token_age(&refresh),
+        Some(0),
+        "the token whose save was being retried was not stored before the exit:\n{}",
+        log_text(&log)
+    );
+    assert!(
+        log_text(&log).contains("the token is stored now"),
+        "{}",
+        log_text(&log)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_the_store_out_of_reach_says_what_is_lost_and_exits_after_the_grace() {
+    let fake = FakePlatform::start(Kind::Twitch).await;
+    fake.set_expires_in(LIFETIME_SECS);
+    let up = FakeUpstream::start_checking(fake.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sidecar, state, first) = parked_refresh(dir.path(), &fake, &up, "1s").await;
+    answer_while_the_store_is_out_of_reach(&sidecar, &fake, &state).await;
+
+    let log = sidecar.terminate("SIGTERM with the store out of reach").await;
+    let text = log_text(&log);
+    for said in [
+        "shutting down with a token the store has not taken",
+        "did not finish within the shutdown grace",
+    ] {
+        assert!(text.contains(said), "{said:?} is not in the log:\n{text}");
+    }
+    // Named by provider and user, never by value.
+    let history = fake.grant_history(&first);
+    let (access, refresh) = history.last().expect("the platform answered the refresh");
+    let refresh = refresh.as_deref().expect("a rotated refresh token");
+    assert_ne!(refresh, first, "the refresh rotated");
+    for secret in [access.as_str(), refresh] {
+        assert!(!text.contains(secret), "the log holds a token:\n{text}");
+    }
 }
