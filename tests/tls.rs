@@ -37,9 +37,19 @@ async fn https_upstream_and_token_endpoint_with_extra_roots_and_http2() {
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].0, http::Version::HTTP_2, "ALPN chose HTTP/2");
     assert_eq!(calls[0].1.as_deref(), Some("Bearer tls-app-token"));
+    // Later requests, at once or one after another, share that one multiplexed connection.
+    let together = futures_util::future::join_all((0..8).map(|_| proxy.get("/api/things"))).await;
+    assert!(together.iter().all(|r| r.status() == 200));
+    assert_eq!(proxy.get("/api/things").await.status(), 200);
+    assert_eq!(api_calls.lock().unwrap().len(), 10);
+    assert_eq!(
+        api.connections.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one HTTP/2 connection"
+    );
     // Without the extra root, the self-signed upstream is not trusted.
     let resp = proxy.get("/untrusted/things").await;
     assert_eq!(resp.status(), 502);
-    assert_eq!(api_calls.lock().unwrap().len(), 1);
+    assert_eq!(api_calls.lock().unwrap().len(), 10);
     proxy.stop().await;
 }

@@ -1,8 +1,9 @@
 //! An HTTPS server on 127.0.0.1 for `localhost` offering HTTP/2 and HTTP/1.1 by ALPN,
 //! answering every request with a fixed JSON body and recording each request's version and
-//! authorization. Its certificate is self-signed, or issued by a throwaway CA.
+//! authorization, and how many connections it accepted. Its certificate is self-signed, or issued by a throwaway CA.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -18,6 +19,8 @@ pub struct TlsServer {
     /// The certificate to trust (PEM), for a `ca_file`.
     pub cert_pem: String,
     pub seen: Seen,
+    /// TLS connections accepted (handshake done).
+    pub connections: Arc<AtomicUsize>,
 }
 
 /// How the server's certificate is made.
@@ -76,14 +79,17 @@ pub async fn tls_server_with(body: &'static str, cert: Cert) -> TlsServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let seen: Seen = Arc::default();
-    let record = Arc::clone(&seen);
+    let connections = Arc::new(AtomicUsize::new(0));
+    let (record, accepted) = (Arc::clone(&seen), Arc::clone(&connections));
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let (acceptor, record) = (acceptor.clone(), Arc::clone(&record));
+            let accepted = Arc::clone(&accepted);
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                     let auth = req
                         .headers()
@@ -107,5 +113,10 @@ pub async fn tls_server_with(body: &'static str, cert: Cert) -> TlsServer {
             });
         }
     });
-    TlsServer { port, cert_pem, seen }
+    TlsServer {
+        port,
+        cert_pem,
+        seen,
+        connections,
+    }
 }

@@ -9,9 +9,10 @@ mod idle;
 mod tls;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwapOption;
 use futures_util::FutureExt;
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, StatusCode, Uri};
@@ -57,7 +58,9 @@ pub struct Upstream {
     /// `scheme://authority/`: what the connector dials.
     origin: Uri,
     idle: Arc<IdleList>,
-    h2: Mutex<Option<H2>>,
+    /// The multiplexed connection of an upstream that chose HTTP/2: read without a lock by
+    /// every request, replaced when a request finds it closed.
+    h2: ArcSwapOption<H2>,
 }
 
 impl Upstream {
@@ -73,7 +76,7 @@ impl Upstream {
             authority,
             origin,
             idle: Arc::new(IdleList::new(IDLE_TIMEOUT)),
-            h2: Mutex::new(None),
+            h2: ArcSwapOption::empty(),
         })
     }
 
@@ -128,7 +131,7 @@ impl Upstream {
                 Ok(self.lend(resp, Pooled::new(sender), now))
             }
             Fresh::H2(h2) => {
-                *self.h2.lock().unwrap_or_else(PoisonError::into_inner) = Some(h2.clone());
+                self.h2.store(Some(Arc::new(h2.clone())));
                 self.send_h2(h2, req).await
             }
         }
@@ -148,12 +151,15 @@ impl Upstream {
         (resp, reuse)
     }
 
+    /// A sender on the HTTP/2 connection, if one is open. hyper's `send_request` takes its
+    /// sender by `&mut`, hence the clone (two reference counts).
     fn h2(&self) -> Option<H2> {
-        let mut h2 = self.h2.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*h2 {
+        let h2 = self.h2.load();
+        match h2.as_deref() {
             Some(s) if !s.is_closed() => Some(s.clone()),
             Some(_) => {
-                *h2 = None;
+                // Only the closed one goes: not a connection another request stored meanwhile.
+                self.h2.compare_and_swap(&h2, None);
                 None
             }
             None => None,
