@@ -145,6 +145,8 @@ async fn an_upstream_401_refreshes_the_token_and_replays_the_request_once() {
         .http
         .post(proxy.url("/api/things?page=2"))
         .header("content-type", "application/json")
+        .header("x-tag", "first")
+        .header("x-tag", "second")
         .body(r#"{"kept":true}"#)
         .send()
         .await
@@ -157,6 +159,20 @@ async fn an_upstream_401_refreshes_the_token_and_replays_the_request_once() {
     assert_eq!(seen[0].query.as_deref(), Some("page=2"));
     assert_eq!((&seen[1].path, &seen[1].query), (&seen[0].path, &seen[0].query));
     assert_eq!(seen[1].method, "POST");
+    // With the same headers, a repeated one's values in their order, and only the token new.
+    let values = |i: usize, name: &str| -> Vec<String> {
+        seen[i]
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(values(1, "x-tag"), ["first", "second"]);
+    for name in ["x-tag", "content-type", "client-id", "host"] {
+        assert_eq!(values(0, name), values(1, name), "{name}");
+    }
+    assert_eq!(values(1, "client-id").len(), 1);
     assert_eq!(seen[0].body, seen[1].body);
     assert_eq!(seen[1].body, br#"{"kept":true}"#);
     assert_ne!(

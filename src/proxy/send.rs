@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use futures_util::FutureExt;
 use http::request::Parts;
-use http::{Request, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
 use super::body::{Kept, ProxyBody};
@@ -36,16 +36,28 @@ pub fn send(
 pub struct Replay {
     method: http::Method,
     target: http::Uri,
-    headers: http::HeaderMap,
+    /// As pairs: one allocation, where a copy of the `HeaderMap` makes two and copies its
+    /// index; every request pays for this copy, and only a 401 reads it.
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Replay {
     pub fn keep(parts: &Parts, target: http::Uri) -> Self {
+        let headers = parts.headers.iter().map(|(n, v)| (n.clone(), v.clone()));
         Replay {
             method: parts.method.clone(),
             target,
-            headers: parts.headers.clone(),
+            headers: headers.collect(),
         }
+    }
+
+    /// The kept headers as a map again, every value of a repeated name in its order.
+    fn headers(headers: Vec<(HeaderName, HeaderValue)>) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(headers.len());
+        for (name, value) in headers {
+            map.append(name, value);
+        }
+        map
     }
 }
 
@@ -67,7 +79,7 @@ pub async fn replay_on_401(
             let (mut again, body) = Request::new(ProxyBody::replay(chunks)).into_parts();
             again.method = replay.method;
             again.uri = replay.target;
-            again.headers = replay.headers;
+            again.headers = Replay::headers(replay.headers);
             rewrite::to_upstream(&mut again, route)?;
             inject::token(&mut again.headers, &fresh.authorization);
             // The refused answer's body is not read: its connection closes.
