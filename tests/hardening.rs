@@ -202,6 +202,23 @@ async fn oversized_and_slow_request_heads_are_cut_off() {
         .expect("the proxy closes");
     assert!(read.is_ok());
     assert!(started.elapsed() < Duration::from_secs(5));
+    // Only the start of the HTTP/2 preface (the protocol is not told yet), or nothing at all:
+    // closed the same way.
+    for first in [&b"PRI * HT"[..], b""] {
+        let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+        s.write_all(first).await.unwrap();
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
+            .await
+            .expect("the proxy closes");
+        // Bytes the proxy never read make the kernel close with a reset rather than a FIN.
+        let closed = match read {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        };
+        assert!(closed, "{first:?}");
+        assert!(buf.is_empty(), "{first:?}: {buf:?}");
+    }
     assert_eq!(up.count(), 0);
     proxy.stop().await;
 }

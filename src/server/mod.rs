@@ -6,10 +6,12 @@ mod accept;
 pub mod descriptors;
 pub mod heap;
 mod tally;
+mod version;
 mod watchdog;
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,9 +20,9 @@ use futures_util::FutureExt;
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -28,6 +30,7 @@ use tokio::task::JoinSet;
 use accept::Backoff;
 pub use tally::ends_body;
 use tally::{Counted, Exchange, Tally, Tracked};
+use version::Version;
 use watchdog::Watchdog;
 
 /// Limits on what a client may send before its request is handled, and the shutdown grace.
@@ -53,16 +56,14 @@ pub async fn serve<H, F, B>(
     B: Body<Data = bytes::Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
     // Slow or oversized request heads are cut off before they hold a connection for long.
     // Slow heads are the watchdog's: hyper's own header timer costs a timer per request.
-    builder
-        .http1()
+    let mut h1 = http1::Builder::new();
+    h1.timer(TokioTimer::new())
         .header_read_timeout(None)
         .max_buf_size(limits.max_header_bytes.max(8192));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
+    let mut h2 = http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let watchdog = Arc::new(Watchdog::new(limits.idle_timeout, limits.header_read_timeout));
     let looking = tokio::spawn(Arc::clone(&watchdog).run());
@@ -98,7 +99,6 @@ pub async fn serve<H, F, B>(
         let _ = stream.set_nodelay(true);
         let tally = Arc::new(Tally::default());
         watchdog.watch(&tally);
-        let io = Counted::new(stream, Arc::clone(&tally));
         let (handler, exchanges) = (handler.clone(), Arc::clone(&tally));
         // A combinator, not an `async` block: the block would move the handler's future
         // (every request's whole state) once more when first polled.
@@ -106,11 +106,27 @@ pub async fn serve<H, F, B>(
             let exchange = Exchange::begin(&exchanges);
             handler(req).map(move |answer| answer.map(|resp| resp.map(|body| Tracked::new(body, exchange))))
         });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(io), service)
-            .into_owned();
+        let (h1, h2) = (h1.clone(), h2.clone());
         connections.spawn(async move {
-            tokio::pin!(conn);
+            // Until the first bytes tell the protocol, either verdict of the watchdog (idle,
+            // shutting down, too slow) ends the connection: nothing is under way.
+            let version = {
+                let mut sniffing = std::pin::pin!(version::sniff(&stream));
+                std::future::poll_fn(|cx| {
+                    tally.waker.register(cx.waker());
+                    if tally.abort.load(Ordering::Acquire) || tally.close.load(Ordering::Acquire) {
+                        return std::task::Poll::Ready(None);
+                    }
+                    sniffing.as_mut().poll(cx).map(Some)
+                })
+                .await
+            };
+            let Some(version) = version else { return };
+            let io = TokioIo::new(Counted::new(stream, Arc::clone(&tally)));
+            let mut conn = match version {
+                Version::Http1 => Serving::Http1(Box::pin(h1.serve_connection(io, service).with_upgrades())),
+                Version::Http2 => Serving::Http2(Box::pin(h2.serve_connection(io, service))),
+            };
             let mut closing = false;
             // The connection alone is polled on its wake-ups; the watchdog's verdicts are two
             // flags, looked at on the way.
@@ -122,10 +138,16 @@ pub async fn serve<H, F, B>(
                 }
                 if !closing && tally.close.load(Ordering::Acquire) {
                     // Idle, or shutting down: finish what is under way, then close.
-                    conn.as_mut().graceful_shutdown();
+                    match &mut conn {
+                        Serving::Http1(c) => c.as_mut().graceful_shutdown(),
+                        Serving::Http2(c) => c.as_mut().graceful_shutdown(),
+                    }
                     closing = true;
                 }
-                conn.as_mut().poll(cx)
+                match &mut conn {
+                    Serving::Http1(c) => c.as_mut().poll(cx),
+                    Serving::Http2(c) => c.as_mut().poll(cx),
+                }
             })
             .await;
             if let Err(e) = ended {
@@ -140,4 +162,11 @@ pub async fn serve<H, F, B>(
     if tokio::time::timeout(limits.grace, drain).await.is_err() {
         tracing::warn!(grace = ?limits.grace, "in-flight requests did not finish within the shutdown grace");
     }
+}
+
+/// A connection being served, in the protocol its first bytes told; boxed once per
+/// connection, so the two sizes do not make one.
+enum Serving<A, B> {
+    Http1(Pin<Box<A>>),
+    Http2(Pin<Box<B>>),
 }
