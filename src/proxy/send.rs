@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use futures_util::FutureExt;
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
 use super::body::{Kept, ProxyBody};
@@ -50,15 +50,6 @@ impl Replay {
             headers: headers.collect(),
         }
     }
-
-    /// The kept headers as a map again, every value of a repeated name in its order.
-    fn headers(headers: Vec<(HeaderName, HeaderValue)>) -> HeaderMap {
-        let mut map = HeaderMap::with_capacity(headers.len());
-        for (name, value) in headers {
-            map.append(name, value);
-        }
-        map
-    }
 }
 
 /// After a 401 (the caller checked): refresh `used` and send the kept request again, or
@@ -79,7 +70,8 @@ pub async fn replay_on_401(
             let (mut again, body) = Request::new(ProxyBody::replay(chunks)).into_parts();
             again.method = replay.method;
             again.uri = replay.target;
-            again.headers = Replay::headers(replay.headers);
+            // `collect` appends: every value of a repeated name, in its order.
+            again.headers = replay.headers.into_iter().collect();
             rewrite::to_upstream(&mut again, route)?;
             inject::token(&mut again.headers, &fresh.authorization);
             // The refused answer's body is not read: its connection closes.

@@ -65,6 +65,8 @@ pub async fn serve<H, F, B>(
     let mut h2 = http2::Builder::new(TokioExecutor::new());
     h2.timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    // Shared by every connection: serving one borrows its builder.
+    let (h1, h2) = (Arc::new(h1), Arc::new(h2));
     let watchdog = Arc::new(Watchdog::new(limits.idle_timeout, limits.header_read_timeout));
     let looking = tokio::spawn(Arc::clone(&watchdog).run());
     let mut connections = JoinSet::new();
@@ -106,7 +108,7 @@ pub async fn serve<H, F, B>(
             let exchange = Exchange::begin(&exchanges);
             handler(req).map(move |answer| answer.map(|resp| resp.map(|body| Tracked::new(body, exchange))))
         });
-        let (h1, h2) = (h1.clone(), h2.clone());
+        let (h1, h2) = (Arc::clone(&h1), Arc::clone(&h2));
         connections.spawn(async move {
             // Until the first bytes tell the protocol, either verdict of the watchdog (idle,
             // shutting down, too slow) ends the connection: nothing is under way.
@@ -122,6 +124,7 @@ pub async fn serve<H, F, B>(
                 .await
             };
             let Some(version) = version else { return };
+            tally.h2.store(version == Version::Http2, Ordering::Relaxed);
             let io = TokioIo::new(Counted::new(stream, Arc::clone(&tally)));
             let mut conn = match version {
                 Version::Http1 => Serving::Http1(Box::pin(h1.serve_connection(io, service).with_upgrades())),

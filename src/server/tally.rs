@@ -12,9 +12,6 @@ use futures_util::task::AtomicWaker;
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// The client connection preface of HTTP/2 by prior knowledge.
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
-
 #[derive(Default)]
 pub struct Tally {
     /// Reads that brought bytes.
@@ -28,7 +25,8 @@ pub struct Tally {
     /// `reads` when the last exchange ended: any read after it, with none open, is the
     /// start of the next request head.
     pub rest_reads: AtomicU64,
-    /// HTTP/2 keeps a connection open between requests by design: no head to time.
+    /// HTTP/2 keeps a connection open between requests by design: no head to time. Set once
+    /// the first bytes told the protocol.
     pub h2: AtomicBool,
     /// Set by the watchdog: finish what is under way, then close.
     pub close: AtomicBool,
@@ -55,16 +53,11 @@ impl Tally {
 pub struct Counted<S> {
     inner: S,
     tally: Arc<Tally>,
-    first: bool,
 }
 
 impl<S> Counted<S> {
     pub fn new(inner: S, tally: Arc<Tally>) -> Self {
-        Counted {
-            inner,
-            tally,
-            first: true,
-        }
+        Counted { inner, tally }
     }
 }
 
@@ -75,9 +68,6 @@ impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         let got = &buf.filled()[before..];
         if !got.is_empty() {
-            if std::mem::take(&mut this.first) && got.starts_with(H2_PREFACE) {
-                this.tally.h2.store(true, Ordering::Relaxed);
-            }
             this.tally.reads.fetch_add(1, Ordering::Relaxed);
             this.tally.moves.fetch_add(1, Ordering::Relaxed);
         }

@@ -55,24 +55,36 @@ async fn sigterm_during_a_refresh_stores_its_answer_before_exiting() {
     );
 }
 
-/// A proxy whose store (`state/tokens.json`) holds alice's one-second token: its refresh
-/// starts at once and is parked at the platform, which answers it with an hour-long token
-/// once released (so no second refresh follows).
-async fn parked_refresh(
-    dir: &Path,
-    fake: &FakePlatform,
-    up: &FakeUpstream,
-    grace: &str,
-) -> (Sidecar, std::path::PathBuf, String) {
-    let config = setup_config(dir, fake, up);
+/// A proxy whose token answer the store did not take, and is retrying in the background.
+struct Unstored {
+    fake: FakePlatform,
+    sidecar: Sidecar,
+    /// The store's directory (`state/tokens.json`), with a file in its place.
+    state: std::path::PathBuf,
+    /// The refresh token the store still holds, which the answer rotated.
+    first: String,
+    _up: FakeUpstream,
+    _dir: tempfile::TempDir,
+}
+
+/// The store holds alice's one-second token, so her refresh starts at once; it is parked at
+/// the platform while the store's directory is moved aside and a file put in its place, then
+/// answered with an hour-long token (so no second refresh follows). Resolves once the proxy
+/// said it retries the save.
+async fn unstored_answer(grace: &str) -> Unstored {
+    let fake = FakePlatform::start(Kind::Twitch).await;
+    fake.set_expires_in(LIFETIME_SECS);
+    let up = FakeUpstream::start_checking(fake.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = setup_config(dir.path(), &fake, &up);
     let text = std::fs::read_to_string(&config).expect("the config");
     let text = text
         .replace("path = \"tokens.json\"", "path = \"state/tokens.json\"")
         .replace("[server]\n", &format!("[server]\nshutdown_grace = \"{grace}\"\n"));
     std::fs::write(&config, text).expect("write the config");
-    let state = dir.join("state");
+    let state = dir.path().join("state");
     std::fs::create_dir(&state).expect("the store's directory");
-    let token = login(fake, "alice").await;
+    let token = login(&fake, "alice").await;
     let first = token["refresh_token"]
         .as_str()
         .expect("a refresh token")
@@ -85,15 +97,9 @@ async fn parked_refresh(
         "a refresh is parked at the platform"
     );
     fake.set_expires_in(3600);
-    (sidecar, state, first)
-}
 
-/// Moves the store's directory aside and puts a file in its place, so no write lands, and
-/// lets the platform answer the parked refresh; resolves once the proxy said it retries the
-/// save.
-async fn answer_while_the_store_is_out_of_reach(sidecar: &Sidecar, fake: &FakePlatform, state: &Path) {
-    std::fs::rename(state, aside(state)).expect("move the store's directory aside");
-    std::fs::write(state, "in the way").expect("a file in the way");
+    std::fs::rename(&state, aside(&state)).expect("move the store's directory aside");
+    std::fs::write(&state, "in the way").expect("a file in the way");
     fake.release_held(false);
     let deadline = Instant::now() + WAIT;
     while !log_text(&sidecar.log).contains("storing it is retried in the background") {
@@ -103,6 +109,14 @@ async fn answer_while_the_store_is_out_of_reach(sidecar: &Sidecar, fake: &FakePl
             log_text(&sidecar.log)
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Unstored {
+        fake,
+        sidecar,
+        state,
+        first,
+        _up: up,
+        _dir: dir,
     }
 }
 
@@ -121,12 +135,14 @@ fn stored_refresh_token(state: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_while_a_failed_save_is_retried_stores_the_token_before_exiting() {
-    let fake = FakePlatform::start(Kind::Twitch).await;
-    fake.set_expires_in(LIFETIME_SECS);
-    let up = FakeUpstream::start_checking(fake.clone()).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (sidecar, state, _) = parked_refresh(dir.path(), &fake, &up, "10s").await;
-    answer_while_the_store_is_out_of_reach(&sidecar, &fake, &state).await;
+    let Unstored {
+        fake,
+        sidecar,
+        state,
+        _up,
+        _dir,
+        ..
+    } = unstored_answer("10s").await;
 
     // The way is clear again, and SIGTERM comes before the background retry (a second after
     // the failure): the shutdown must try the save itself.
@@ -151,12 +167,14 @@ async fn sigterm_while_a_failed_save_is_retried_stores_the_token_before_exiting(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_the_store_out_of_reach_says_what_is_lost_and_exits_after_the_grace() {
-    let fake = FakePlatform::start(Kind::Twitch).await;
-    fake.set_expires_in(LIFETIME_SECS);
-    let up = FakeUpstream::start_checking(fake.clone()).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (sidecar, state, first) = parked_refresh(dir.path(), &fake, &up, "1s").await;
-    answer_while_the_store_is_out_of_reach(&sidecar, &fake, &state).await;
+    let Unstored {
+        fake,
+        sidecar,
+        first,
+        _up,
+        _dir,
+        ..
+    } = unstored_answer("1s").await;
 
     let log = sidecar.terminate("SIGTERM with the store out of reach").await;
     let text = log_text(&log);
