@@ -6,6 +6,7 @@ mod load;
 mod locate;
 mod preset;
 mod problems;
+mod providers;
 mod raw;
 mod routes;
 mod scalar;
