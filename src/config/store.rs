@@ -20,6 +20,9 @@ pub struct Store {
     pub kind: StoreKind,
     /// The file store's path (also set, unused, with Redis).
     pub path: PathBuf,
+    /// `path` was written with `kind = "redis"`, where nothing reads it: a warning, since
+    /// switching a file store to Redis by adding `kind` and `url` is the natural edit.
+    pub path_unread: bool,
     /// Where the key came from, for errors that name it.
     pub encryption_key_file: Option<PathBuf>,
     pub encryption_key: Option<SealKey>,
@@ -46,6 +49,7 @@ impl Store {
         Store {
             kind: StoreKind::File,
             path,
+            path_unread: false,
             encryption_key_file: None,
             encryption_key: None,
         }
@@ -94,19 +98,10 @@ pub(super) fn store(raw: &RawStore, base: &Path, p: &mut Problems) -> Store {
             }
             StoreKind::File
         }
-        "redis" => {
-            if raw.path.is_some() {
-                p.add(
-                    "store.path",
-                    "is only read with kind = \"file\"; remove it (`token-sidecar store import FILE` \
-                     copies a file store into Redis)",
-                );
-            }
-            match redis(raw, base, p) {
-                Some(r) => StoreKind::Redis(r),
-                None => StoreKind::File,
-            }
-        }
+        "redis" => match redis(raw, base, p) {
+            Some(r) => StoreKind::Redis(r),
+            None => StoreKind::File,
+        },
         other => {
             p.add(
                 "store.kind",
@@ -116,6 +111,7 @@ pub(super) fn store(raw: &RawStore, base: &Path, p: &mut Problems) -> Store {
         }
     };
     Store {
+        path_unread: raw.path.is_some() && matches!(kind, StoreKind::Redis(_)),
         kind,
         path,
         encryption_key_file,

@@ -1,6 +1,8 @@
 //! Checking the `[[token_files]]` entries: a known provider and format, a subject that has a
-//! token to keep, and a path of its own — never inside the store's directory (the store owns
-//! that directory and cleans it), never shared with another entry.
+//! token to keep, and a path of its own: never the file store's own file, which the next
+//! write would replace, and never shared with another entry. Beside the store, as in the
+//! config's own directory, is fine: the store only ever touches its file and that file's
+//! temporary siblings (`.tokens.json.*.tmp`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Component, Path, PathBuf};
@@ -18,11 +20,11 @@ pub(super) fn token_files(
     raw: &[RawTokenFile],
     raw_providers: &BTreeMap<String, RawProvider>,
     providers: &BTreeMap<String, Arc<ProviderConfig>>,
-    store_path: &Path,
+    store_file: Option<&Path>,
     base: &Path,
     p: &mut Problems,
 ) -> Vec<TokenFileConfig> {
-    let store_dir = normalized(crate::atomic_write::parent(store_path));
+    let store_file = store_file.map(normalized);
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for (i, rf) in raw.iter().enumerate() {
@@ -88,14 +90,13 @@ pub(super) fn token_files(
             Some(text) => {
                 let path = resolve(base, text);
                 let at = normalized(&path);
-                if at.starts_with(&store_dir) {
+                if store_file.as_ref() == Some(&at) {
                     p.add(
                         key("path"),
                         format!(
-                            "{} is inside the token store's directory {}, which the store owns; \
-                             keep token files elsewhere, such as /run/tokens/",
-                            path.display(),
-                            store_dir.display()
+                            "{} is the token store's file (store.path); give the token file a \
+                             path of its own, such as /run/tokens/twitch-bot",
+                            path.display()
                         ),
                     );
                     None

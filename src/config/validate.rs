@@ -43,7 +43,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
         &raw.token_files,
         &raw.providers,
         &providers,
-        &store.path,
+        matches!(store.kind, StoreKind::File).then_some(store.path.as_path()),
         base,
         &mut p,
     );

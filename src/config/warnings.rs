@@ -50,6 +50,16 @@ impl Config {
                 ),
             });
         }
+        if self.store.path_unread {
+            out.push(Warning {
+                key: "store.path",
+                message: format!(
+                    "is not read with kind = \"redis\": the tokens live in Redis. Remove it, or copy \
+                     that file's tokens into Redis with `token-sidecar store import {}`",
+                    self.store.path.display()
+                ),
+            });
+        }
         out
     }
 }
@@ -89,5 +99,24 @@ mod tests {
         assert!(warnings("public_url = \"https://sidecar.example.com\"", 9090).is_empty());
         assert!(warnings("admin_listen = \"127.0.0.1:9091\"", 9091).is_empty());
         assert!(warnings("public_url = \"http://localhost:9090\"", 0).is_empty());
+    }
+
+    #[test]
+    fn a_store_path_beside_kind_redis_is_warned_about_not_refused() {
+        let store = |extra: &str| -> Vec<String> {
+            let text = format!("[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\n{extra}");
+            let config = from_toml(&text, std::path::Path::new("/etc/sidecar")).expect("valid");
+            config.warnings(9090).iter().map(ToString::to_string).collect()
+        };
+        let w = store("path = \"tokens.json\"\n");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("store.path: is not read with kind = \"redis\""),
+            "{w:?}"
+        );
+        assert!(w[0].contains("store import /etc/sidecar/tokens.json"), "{w:?}");
+        assert!(store("").is_empty());
+        let file = from_toml("[store]\npath = \"tokens.json\"\n", std::path::Path::new(".")).expect("valid");
+        assert!(file.warnings(9090).is_empty());
     }
 }

@@ -156,11 +156,14 @@ fn token_files_name_the_key_of_each_mistake() {
         )
     };
     let head = format!("[store]\npath = \"{}\"\n{TWITCH}", store.display());
-    let inside = dir.path().join("data/sub/../bot-token");
+    // The store's own file, spelled another way.
+    let the_store = dir.path().join("data/sub/../tokens.json");
+    // Beside the store is fine: the store touches only its file and that file's temp files.
+    let beside = dir.path().join("data/bot-token");
     let elsewhere = dir.path().join("run/bot-token");
     let text = [
         head.clone(),
-        entry("twitch", "bot", &inside.display().to_string(), "irc"),
+        entry("twitch", "bot", &the_store.display().to_string(), "irc"),
         entry("nope", "bot", "/run/x", "token"),
         entry("twitch", "bot", "/run/y", "yaml"),
         entry("twitch", "bot", &elsewhere.display().to_string(), "json"),
@@ -171,7 +174,7 @@ fn token_files_name_the_key_of_each_mistake() {
         &text,
         &[
             "token_files[0].path",
-            "inside the token store's directory",
+            "is the token store's file (store.path)",
             "token_files[1].provider",
             "\"nope\"",
             "token_files[2].format",
@@ -181,11 +184,12 @@ fn token_files_name_the_key_of_each_mistake() {
         ],
     );
     let (out, all) = check(&format!(
-        "{head}{}",
-        entry("twitch", "bot", &elsewhere.display().to_string(), "irc")
+        "{head}{}{}",
+        entry("twitch", "bot", &elsewhere.display().to_string(), "irc"),
+        entry("twitch", "app", &beside.display().to_string(), "token"),
     ));
     assert_eq!(out.status.code(), Some(0), "{all}");
-    assert!(!all.contains("token_files[3]"), "{all}");
+    assert!(!all.contains("token_files["), "{all}");
 }
 
 #[test]
