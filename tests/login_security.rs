@@ -244,12 +244,18 @@ async fn another_site_cannot_start_a_login() {
 }
 
 #[tokio::test]
-async fn the_status_page_and_logins_move_to_public_urls_host() {
-    let (_fake, _up, proxy) = setup().await;
+async fn a_browser_navigating_by_another_loopback_name_moves_to_public_urls_host() {
+    let (fake, _up, proxy) = setup().await;
     let browser = proxy.no_redirect();
     let port = proxy.admin.port();
     for path in ["/", "/oauth/p/login?user=alice"] {
-        let resp = browser.get(proxy.admin_url(path)).send().await.unwrap();
+        let resp = browser
+            .get(proxy.admin_url(path))
+            .header("sec-fetch-mode", "navigate")
+            .header("sec-fetch-site", "none")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 302, "{path}");
         assert!(resp.headers().get("set-cookie").is_none());
         let location = resp.headers()["location"].to_str().unwrap();
@@ -257,5 +263,19 @@ async fn the_status_page_and_logins_move_to_public_urls_host() {
     }
     let page = browser.get(proxy.public_url("/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
+    // A client that is not a browser's navigation (a script, curl, a test) gets what it asked
+    // for where it asked: the page, and the platform's authorization page with the cookie.
+    let page = browser.get(proxy.admin_url("/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("token-sidecar"));
+    let resp = browser
+        .get(proxy.admin_url("/oauth/p/login?user=alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    assert!(resp.headers().get("set-cookie").is_some());
+    let location = resp.headers()["location"].to_str().unwrap();
+    assert!(location.starts_with(&fake.authorize_url()), "{location}");
     proxy.stop().await;
 }

@@ -23,13 +23,21 @@ fn is_loopback_name(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Where `public_url` sends this request instead, when the request reached the listener by a
-/// loopback name that is not `public_url`'s (say 127.0.0.1 while the platform sends the
+/// Where `public_url` sends this request instead, when a browser navigated to the listener
+/// by a loopback name that is not `public_url`'s (say 127.0.0.1 while the platform sends the
 /// browser back to localhost): cookies are per host, so a login must start on the host its
 /// callback comes back to. Only between loopback names, so no proxy in front that rewrites
-/// `Host` can make this loop.
+/// `Host` can make this loop; and only for a browser's navigation (`Sec-Fetch-Mode:
+/// navigate`, which browsers send to loopback): a script, `curl` or a test client gets the
+/// page or the platform's 302 where it asked, as the SPEC's table says.
 pub fn public_location(public_url: &Url, uri: &Uri, headers: &HeaderMap) -> Option<String> {
     if public_url.scheme() != "http" || !public_url.host_str().is_some_and(is_loopback_name) {
+        return None;
+    }
+    let navigation = headers
+        .get("sec-fetch-mode")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"navigate"));
+    if !navigation {
         return None;
     }
     let authority = match uri.authority() {
@@ -73,6 +81,7 @@ mod tests {
     fn moved(public: &str, host: &str, path: &str) -> Option<String> {
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, HeaderValue::try_from(host).unwrap());
+        headers.insert("sec-fetch-mode", HeaderValue::from_static("navigate"));
         let uri: Uri = path.parse().unwrap();
         public_location(&Url::parse(public).unwrap(), &uri, &headers)
     }
@@ -93,6 +102,19 @@ mod tests {
         assert_eq!(moved("https://tokens.example", "127.0.0.1:9090", "/"), None);
         assert_eq!(moved("http://127.0.0.1", "127.0.0.1:80", "/"), None);
         assert_eq!(moved("http://127.0.0.1", "127.0.0.1", "/"), None);
+    }
+
+    #[test]
+    fn only_a_browsers_navigation_is_moved() {
+        let public = Url::parse("http://localhost:9090").unwrap();
+        let uri: Uri = "/oauth/tw/login".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:9090"));
+        assert_eq!(public_location(&public, &uri, &headers), None, "no Fetch Metadata");
+        headers.insert("sec-fetch-mode", HeaderValue::from_static("cors"));
+        assert_eq!(public_location(&public, &uri, &headers), None, "a script's fetch()");
+        headers.insert("sec-fetch-mode", HeaderValue::from_static("navigate"));
+        assert!(public_location(&public, &uri, &headers).is_some());
     }
 
     #[test]
