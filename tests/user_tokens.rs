@@ -401,8 +401,10 @@ async fn the_status_page_lists_providers_tokens_and_connect_links() {
         .unwrap()
         .starts_with("text/html"));
     let page = resp.text().await.unwrap();
-    // No route names `default`: no link offers it (the form connects anyone else).
-    assert!(!page.contains("user=default"), "{page}");
+    // `default` (whom a login names when it names no one) has a connect link though no
+    // route names it (SPEC, admin listener: "for each provider a connect link for the user
+    // `default`"); the form connects anyone else.
+    assert!(page.contains("href=\"/oauth/p/login?user=default\""), "{page}");
     assert!(page.contains("Connect a user"), "{page}");
     assert!(page.contains("href=\"/oauth/p/login?user=alice\""), "{page}");
     assert!(page.contains("alice") && page.contains("valid") && page.contains("a:read"));

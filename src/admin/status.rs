@@ -1,6 +1,7 @@
 //! `GET /`: the page a streamer opens to see that everything is wired: each route and
 //! whether it can be served (and why not), each provider's tokens with their last error and
-//! next attempt, connect links for the users the routes need, and where to look next.
+//! next attempt, connect links for the users the routes need and for `default`, and where to
+//! look next.
 //! Providers with device-code logins also offer "Connect with a code" (see `device_page`).
 
 use http::{Response, StatusCode};
@@ -50,10 +51,13 @@ fn section(snapshot: &Snapshot, provider: &Provider) -> Markup {
     let can_login = provider.client.config.has_browser_login();
     let with_code = provider.client.config.has_device_login();
     let rows = provider_views(snapshot, provider);
-    let missing: Vec<&str> = named_users(snapshot, name)
-        .into_iter()
-        .filter(|u| provider.user(u).is_none())
-        .collect();
+    // The users the routes name, and `default` (whom a login names when it names no one),
+    // each once, that hold no token yet. A connected one is (re)connected from its row.
+    let mut missing: Vec<&str> = named_users(snapshot, name);
+    if !missing.contains(&DEFAULT_USER) {
+        missing.push(DEFAULT_USER);
+    }
+    missing.retain(|u| provider.user(u).is_none());
     html! {
         section.card {
             div.head {
