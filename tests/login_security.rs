@@ -126,13 +126,7 @@ async fn a_callback_from_another_client_exchanges_nothing_and_the_real_browser_f
     assert!(replayed.starts_with("HTTP/1.1 400"), "{replayed}");
     assert_eq!(fake.requests("authorization_code"), 0, "no code was exchanged");
     assert!(
-        proxy
-            .tokens()
-            .await
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|t| t["status"] == "not_connected"),
+        proxy.tokens().await.as_array().unwrap().is_empty(),
         "no token was stored"
     );
     assert_eq!(proxy.get("/u/x").await.status(), 503);

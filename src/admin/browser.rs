@@ -110,9 +110,17 @@ mod tests {
         let uri: Uri = "/oauth/tw/login".parse().unwrap();
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:9090"));
-        assert_eq!(public_location(&public, &uri, &headers), None, "no Fetch Metadata");
+        assert_eq!(
+            public_location(&public, &uri, &headers),
+            None,
+            "no Fetch Metadata"
+        );
         headers.insert("sec-fetch-mode", HeaderValue::from_static("cors"));
-        assert_eq!(public_location(&public, &uri, &headers), None, "a script's fetch()");
+        assert_eq!(
+            public_location(&public, &uri, &headers),
+            None,
+            "a script's fetch()"
+        );
         headers.insert("sec-fetch-mode", HeaderValue::from_static("navigate"));
         assert!(public_location(&public, &uri, &headers).is_some());
     }

@@ -18,8 +18,8 @@ pub struct TokenView {
     pub expires_at: Option<String>,
     pub scopes: Vec<String>,
     pub has_refresh_token: bool,
-    /// `valid`, `refreshing`, `needs_login`, `error`, or `not_connected` (a user a route
-    /// names whom no one has logged in).
+    /// `valid`, `refreshing`, `needs_login`, `error`; on the status page also
+    /// `not_connected` (a user a route names whom no one has logged in).
     pub status: &'static str,
     /// Why the last attempt failed: the endpoint's host, the HTTP status or transport
     /// failure, what the platform said. Present while the last attempt failed.
@@ -30,6 +30,9 @@ pub struct TokenView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_at: Option<String>,
 }
+
+/// A user a route names (or a request named) whom no one has logged in.
+pub const NOT_CONNECTED: &str = "not_connected";
 
 pub fn view(cell: &TokenCell) -> TokenView {
     let current = cell.current();
@@ -57,7 +60,7 @@ pub fn not_connected(provider: &str, subject: &str) -> TokenView {
         expires_at: None,
         scopes: Vec::new(),
         has_refresh_token: false,
-        status: "not_connected",
+        status: NOT_CONNECTED,
         last_error: None,
         retry_at: None,
     }
@@ -87,11 +90,16 @@ pub fn provider_views(snapshot: &Snapshot, provider: &Provider) -> Vec<TokenView
     views
 }
 
+/// What `GET /admin/tokens` lists: the tokens held (and slots in trouble), each with one of
+/// the SPEC's four statuses. A user no one has connected holds no token, so is not listed
+/// there; the status page and `/readyz` name them `not_connected`.
 pub fn all(snapshot: &Snapshot) -> Vec<TokenView> {
     snapshot
         .providers
         .values()
-        .flat_map(|p| provider_views(snapshot, p))
+        .flat_map(|p| p.cells())
+        .map(|c| view(&c))
+        .filter(|v| v.status != NOT_CONNECTED)
         .collect()
 }
 
