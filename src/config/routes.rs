@@ -92,7 +92,24 @@ pub(super) fn route(
             );
             TokenSpec::App
         }
-        ("user", user) => TokenSpec::User(user.clone().filter(|u| !u.is_empty())),
+        ("user", user) => {
+            // An oauth2 table has no preset login: without authorize_url (or a device
+            // endpoint) no one could ever connect the users this route serves.
+            let no_login = providers
+                .get(provider_name)
+                .is_some_and(|pc| !pc.has_browser_login() && !pc.has_device_login());
+            if kind == Some(Kind::OAuth2) && no_login {
+                p.add(
+                    format!("providers.{provider_name}.authorize_url"),
+                    format!(
+                        "is missing, and {} serves user tokens, which someone must log in to get: \
+                         set authorize_url (or device_authorization_url for logins with a code)",
+                        key("token")
+                    ),
+                );
+            }
+            TokenSpec::User(user.clone().filter(|u| !u.is_empty()))
+        }
         (other, _) => {
             p.add(
                 key("token"),

@@ -244,6 +244,32 @@ fn an_oauth2_provider_without_token_url() {
 }
 
 #[test]
+fn an_oauth2_provider_serving_users_needs_a_login() {
+    let provider = "[providers.mine]\nkind = \"oauth2\"\nclient_id = \"c\"\nclient_secret = \"s\"\n\
+                    token_url = \"https://id.example/token\"\n";
+    let route = |token: &str| {
+        format!("[[routes]]\nprefix = \"/api\"\nupstream = \"https://api.example\"\nprovider = \"mine\"\ntoken = \"{token}\"\n")
+    };
+    assert_invalid(
+        &format!("{provider}{}", route("user")),
+        &[
+            "providers.mine.authorize_url",
+            "routes[0].token",
+            "device_authorization_url",
+        ],
+    );
+    // App tokens need no login: token_url alone serves them.
+    let (out, all) = check(&format!("{provider}{}", route("app")));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let with_login = format!(
+        "{provider}authorize_url = \"https://id.example/authorize\"\n{}",
+        route("user")
+    );
+    let (out, all) = check(&with_login);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+}
+
+#[test]
 fn an_unknown_kind() {
     assert_invalid(
         "[providers.mine]\nclient_id = \"c\"\nclient_secret = \"s\"\n",
