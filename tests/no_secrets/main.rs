@@ -9,198 +9,19 @@
 //! This file is its own test binary with a single test, because it installs the global
 //! tracing subscriber.
 
+#[path = "../harness/mod.rs"]
 mod harness;
+#[path = "../support/mod.rs"]
 mod support;
 
-use std::collections::BTreeSet;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod evidence;
+mod session;
 
+use evidence::{Capture, Evidence};
 use harness::{provider, raw, route, Proxy};
+use session::Session;
 use support::{Failure, FakePlatform, FakeUpstream, Kind, CLIENT_SECRET};
 use tracing_subscriber::EnvFilter;
-
-/// The captured log: everything every subscriber-visible target wrote.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-}
-
-/// Everything the session showed to someone (what) and every secret it used.
-#[derive(Default)]
-struct Evidence {
-    shown: Vec<(String, String)>,
-    secrets: BTreeSet<String>,
-}
-
-impl Evidence {
-    fn show(&mut self, what: impl Into<String>, text: impl Into<String>) {
-        self.shown.push((what.into(), text.into()));
-    }
-
-    fn secret(&mut self, s: &str) {
-        assert!(s.len() >= 8, "too short to search for safely: {s:?}");
-        self.secrets.insert(s.to_string());
-    }
-
-    /// Every access and refresh token in the store file now.
-    fn store(&mut self, proxy: &Proxy) {
-        let text = std::fs::read_to_string(proxy.dir.path().join("tokens.json")).expect("the store");
-        let stored: serde_json::Value = serde_json::from_str(&text).expect("JSON store");
-        for t in stored["tokens"].as_array().expect("tokens") {
-            for key in ["access_token", "refresh_token"] {
-                if let Some(v) = t[key].as_str() {
-                    self.secret(v);
-                }
-            }
-        }
-    }
-
-    /// Every bearer token an upstream was sent.
-    fn upstream(&mut self, up: &FakeUpstream) {
-        for r in up.requests() {
-            if let Some(a) = r.headers.get("authorization") {
-                let a = a.to_str().expect("ASCII authorization");
-                self.secret(a.strip_prefix("Bearer ").expect("a bearer token"));
-            }
-            for (name, value) in &r.headers {
-                if name == "secret" {
-                    self.secret(value.to_str().unwrap());
-                }
-            }
-        }
-    }
-
-    /// Every token of every grant the fakes know one of our tokens from: the whole rotation
-    /// chains, including tokens replaced between two looks at the store.
-    fn chains(&mut self, fakes: &[&FakePlatform]) {
-        let known: Vec<String> = self.secrets.iter().cloned().collect();
-        for fake in fakes {
-            for t in &known {
-                for (access, refresh) in fake.grant_history(t) {
-                    self.secret(&access);
-                    if let Some(r) = refresh {
-                        self.secret(&r);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Answers of the admin listener and the proxy, each recorded as shown.
-struct Session<'a> {
-    proxy: &'a Proxy,
-    ev: Evidence,
-}
-
-impl Session<'_> {
-    /// `upstream_body`: a proxied answer's body, which is the upstream's own (the fake echoes
-    /// the Authorization it got) and so not searched when it is a success.
-    async fn record(&mut self, what: String, resp: reqwest::Response, upstream_body: bool) -> (u16, String) {
-        let status = resp.status().as_u16();
-        let mut shown = format!("{status}\n");
-        for (name, value) in resp.headers() {
-            shown.push_str(&format!(
-                "{name}: {}\n",
-                String::from_utf8_lossy(value.as_bytes())
-            ));
-        }
-        let body = resp.text().await.expect("a body");
-        if !(upstream_body && (200..300).contains(&status)) {
-            shown.push_str(&body);
-        }
-        self.ev.show(what, shown);
-        (status, body)
-    }
-
-    async fn admin(&mut self, method: reqwest::Method, path: &str) -> (u16, String) {
-        let url = self.proxy.admin_url(path);
-        self.browse(method, path, url).await
-    }
-
-    /// As `admin`, at `public_url`, where a login's pages are (and its cookie is kept).
-    async fn public(&mut self, path: &str) -> (u16, String) {
-        let url = self.proxy.public_url(path);
-        self.browse(reqwest::Method::GET, path, url).await
-    }
-
-    async fn browse(&mut self, method: reqwest::Method, path: &str, url: String) -> (u16, String) {
-        let resp = self
-            .proxy
-            .no_redirect()
-            .request(method.clone(), url)
-            .send()
-            .await
-            .expect("the admin listener answers");
-        self.record(format!("{method} admin {path}"), resp, false).await
-    }
-
-    async fn get(&mut self, path: &str, user: Option<&str>) -> (u16, String) {
-        let mut req = self.proxy.http.get(self.proxy.url(path));
-        if let Some(u) = user {
-            req = req.header("x-token-user", u);
-        }
-        let resp = req.send().await.expect("the proxy answers");
-        self.record(format!("GET proxy {path}"), resp, true).await
-    }
-
-    async fn refresh(&mut self, provider: &str, subject: &str) -> (u16, String) {
-        let path = format!("/admin/tokens/{provider}/{subject}/refresh");
-        let got = self.admin(reqwest::Method::POST, &path).await;
-        self.ev.store(self.proxy);
-        got
-    }
-
-    /// The login the way a browser goes through it, keeping the code and every page.
-    async fn login(&mut self, fake: &FakePlatform, provider: &str, user: &str) {
-        let (status, _) = self.public(&format!("/oauth/{provider}/login?user={user}")).await;
-        assert_eq!(status, 302, "{provider}: login redirects");
-        let (_, location) = self.ev.shown.last().expect("recorded");
-        let location = location
-            .lines()
-            .find_map(|l| l.strip_prefix("location: "))
-            .expect("a location")
-            .to_string();
-        let callback = fake
-            .follow_authorize(&location)
-            .await
-            .expect("the platform approves");
-        let url = url::Url::parse(&callback).expect("a callback URL");
-        let code = url
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.into_owned())
-            .expect("a code in the callback");
-        self.ev.secret(&code);
-        let path = format!("{}?{}", url.path(), url.query().unwrap_or(""));
-        let (status, page) = self.public(&path).await;
-        assert_eq!(status, 200, "{provider}: {page}");
-        assert!(page.contains("Connected"), "{page}");
-        // Replaying the callback is refused, with a page of its own.
-        let (status, _) = self.public(&path).await;
-        assert_eq!(status, 400);
-        self.ev.store(self.proxy);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_the_log_metrics_admin_api_pages_or_error_bodies() {
@@ -517,18 +338,7 @@ async fn no_secret_reaches_the_log_metrics_admin_api_pages_or_error_bodies() {
         proxy_dir.join("proxy.toml"),
         token_file.clone(),
     ];
-    let mut file_leaks = Vec::new();
-    for dir in [proxy_dir.as_path(), files.path()] {
-        for path in walk(dir) {
-            let bytes = std::fs::read(&path).expect("readable");
-            let text = String::from_utf8_lossy(&bytes);
-            for secret in &secrets {
-                if text.contains(secret.as_str()) && !allowed.contains(&path) {
-                    file_leaks.push(format!("{} holds {secret:?}", path.display()));
-                }
-            }
-        }
-    }
+    let file_leaks = evidence::file_leaks(&secrets, &[proxy_dir.as_path(), files.path()], &allowed);
     assert!(file_leaks.is_empty(), "{file_leaks:?}");
     assert!(!token_file.exists(), "revoked: the token file is gone");
     proxy.stop().await;
@@ -539,14 +349,6 @@ async fn no_secret_reaches_the_log_metrics_admin_api_pages_or_error_bodies() {
         secrets.len()
     );
 
-    let mut leaks = Vec::new();
-    for (what, text) in &shown {
-        for secret in &secrets {
-            if text.contains(secret.as_str()) {
-                leaks.push(format!("{what} shows {secret:?}:\n{text}\n"));
-            }
-        }
-    }
     let log = log.text();
     for expected in [
         " TRACE ",
@@ -561,26 +363,6 @@ async fn no_secret_reaches_the_log_metrics_admin_api_pages_or_error_bodies() {
             "the log was captured at TRACE level, with {expected:?}"
         );
     }
-    for line in log.lines() {
-        for secret in &secrets {
-            if line.contains(secret.as_str()) {
-                leaks.push(format!("the log shows {secret:?}: {line}"));
-            }
-        }
-    }
+    let leaks = evidence::leaks(&secrets, &shown, &log);
     assert!(leaks.is_empty(), "{} leaks:\n{}", leaks.len(), leaks.join("\n"));
-}
-
-/// Every file under `dir`, recursively.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("readable dir").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
