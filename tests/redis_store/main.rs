@@ -8,21 +8,24 @@
 //! A stalled replica is a store opened on its own current-thread runtime that the test
 //! stops driving: none of its tasks run (no renewal, no heartbeat), as under SIGSTOP.
 
-#[path = "harness/mod.rs"]
+#[path = "../harness/mod.rs"]
 mod harness;
-#[path = "support/mod.rs"]
+#[path = "../support/mod.rs"]
 mod support;
+
+mod at_rest;
+mod follow;
+mod logins;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use harness::redis_server::RedisServer;
 use token_sidecar::metrics::StoreMetrics;
-use token_sidecar::oauth::login::{Logins, StateRefusal};
 use token_sidecar::secret::{AccessToken, RedisUrl, RefreshToken};
 use token_sidecar::store::redis::{RedisStore, Settings};
-use token_sidecar::store::seal::{SealKey, Sealer};
-use token_sidecar::store::{Change, Expect, Saved, Spend, StoreError, StoredToken, TokenStore};
+use token_sidecar::store::seal::Sealer;
+use token_sidecar::store::{Expect, Saved, Spend, StoreError, StoredToken, TokenStore};
 use tokio::runtime::Runtime;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -227,202 +230,6 @@ fn saves_are_compare_and_set_and_a_retried_write_is_recognised() {
     // Every key is under the prefix.
     let keys: Vec<String> = redis.cmd(&["KEYS", "*"]);
     assert!(keys.iter().all(|k| k.starts_with("t:")), "{keys:?}");
-}
-
-#[test]
-#[ignore = "needs redis-server"]
-fn changes_are_announced_with_names_and_versions_only() {
-    let redis = RedisServer::start();
-    let a = Replica::open(&redis, Duration::from_secs(5), WAIT, None);
-    let b = Replica::open(&redis, Duration::from_secs(5), WAIT, None);
-    let mut changes = b.store.changes().expect("a shared store announces changes");
-    // A raw subscriber sees what goes over the wire.
-    let mut raw = redis.connection().unwrap();
-    let mut pubsub = raw.as_pubsub();
-    pubsub.subscribe("t:changes").unwrap();
-    pubsub.set_read_timeout(Some(WAIT)).unwrap();
-
-    let Saved::Stored(v) = a
-        .run(
-            a.store
-                .save(token("carol", "secret-access", "secret-refresh"), Expect::Any),
-        )
-        .unwrap()
-    else {
-        panic!("stored")
-    };
-    let seen = b.run(async { tokio::time::timeout(Duration::from_secs(1), changes.recv()).await });
-    let change = seen.expect("announced within a second").unwrap();
-    let wanted = Change::Saved {
-        provider: "tw".into(),
-        subject: "carol".into(),
-        version: v,
-    };
-    // B may first see the resync of its own connection.
-    let change = if change == Change::Resync {
-        b.run(async { tokio::time::timeout(Duration::from_secs(1), changes.recv()).await })
-            .expect("announced")
-            .unwrap()
-    } else {
-        change
-    };
-    assert_eq!(change, wanted);
-    let wire: String = pubsub.get_message().unwrap().get_payload().unwrap();
-    assert!(wire.contains("carol") && !wire.contains("secret"), "{wire}");
-
-    a.run(a.store.remove("tw", "carol")).unwrap();
-    let removed = b
-        .run(async { tokio::time::timeout(Duration::from_secs(1), changes.recv()).await })
-        .expect("announced")
-        .unwrap();
-    assert!(
-        matches!(&removed, Change::Removed { subject, version, .. } if subject == "carol" && *version > v),
-        "{removed:?}"
-    );
-}
-
-#[test]
-#[ignore = "needs redis-server"]
-fn a_dead_redis_is_an_error_at_once_and_a_returning_one_is_followed_by_a_resync() {
-    let mut redis = RedisServer::start();
-    let a = Replica::open(&redis, Duration::from_secs(5), WAIT, None);
-    let mut changes = a.store.changes().unwrap();
-    a.run(a.store.save(token("dave", "d1", "e1"), Expect::Any))
-        .unwrap();
-    redis.kill();
-    let started = Instant::now();
-    let e = a
-        .run(a.store.lock("tw", "dave"))
-        .err()
-        .expect("no lock without Redis");
-    assert!(e.is_unavailable(), "{e}");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(a.errors("lock") >= 1);
-    let e = a
-        .run(a.store.save(token("dave", "d2", "e2"), Expect::Any))
-        .unwrap_err();
-    assert!(e.is_unavailable(), "{e}");
-    assert!(a.errors("save") >= 1);
-    assert!(a.run(a.store.load()).is_err());
-    assert!(a.errors("load") >= 1);
-    a.run(async {
-        let deadline = Instant::now() + WAIT;
-        while a.store.is_up() {
-            assert!(Instant::now() < deadline, "the heartbeat notices");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    });
-    assert_eq!(a.metrics.up.get(), 0);
-
-    // Back on its append-only file: the replica reconnects by itself and resyncs.
-    redis.restart();
-    let resynced = a.run(async {
-        tokio::time::timeout(WAIT, async {
-            loop {
-                if let Ok(Change::Resync) = changes.recv().await {
-                    return;
-                }
-            }
-        })
-        .await
-    });
-    assert!(resynced.is_ok(), "a resync is announced once Redis answers");
-    assert_eq!(a.metrics.up.get(), 1);
-    assert_eq!(
-        stored(&a, "dave").map(|(_, t)| t),
-        Some("d1".into()),
-        "kept by the AOF"
-    );
-}
-
-#[test]
-#[ignore = "needs redis-server"]
-fn with_a_key_nothing_secret_is_in_redis_in_plain_text_and_a_wrong_key_is_named() {
-    let redis = RedisServer::with_password("redis-password-never-logged");
-    let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("store-key");
-    let sealer = Sealer::new(&SealKey::from_bytes([5; 32]), &key_file);
-    let a = Replica::open(&redis, Duration::from_secs(5), WAIT, Some(sealer));
-    a.run(a.store.save(
-        token("erin", "plain-access-value", "plain-refresh-value"),
-        Expect::Any,
-    ))
-    .unwrap();
-    let logins = Logins::Shared(a.store.logins());
-    let binding = a
-        .run(logins.insert(
-            "state-1".into(),
-            "tw",
-            "erin",
-            Some(token_sidecar::secret::CodeVerifier::new("plain-verifier-value")),
-        ))
-        .unwrap();
-    let dump = redis.dump();
-    for secret in [
-        "plain-access-value",
-        "plain-refresh-value",
-        "plain-verifier-value",
-        binding.secret(),
-    ] {
-        assert!(!dump.contains(secret), "{secret} in Redis:\n{dump}");
-    }
-    assert!(dump.contains("erin"), "{dump}");
-    assert_eq!(
-        stored(&a, "erin").map(|(_, t)| t),
-        Some("plain-access-value".into())
-    );
-    let pending = a.run(logins.take("state-1", Some(binding.secret()))).unwrap();
-    assert_eq!(pending.verifier.unwrap().secret(), "plain-verifier-value");
-
-    let wrong = Replica::open(
-        &redis,
-        Duration::from_secs(5),
-        WAIT,
-        Some(Sealer::new(&SealKey::from_bytes([6; 32]), &key_file)),
-    );
-    let e = wrong.run(wrong.store.load()).unwrap_err().to_string();
-    assert!(e.contains(&key_file.display().to_string()), "{e}");
-    let none = Replica::open(&redis, Duration::from_secs(5), WAIT, None);
-    let e = none.run(none.store.load()).unwrap_err().to_string();
-    assert!(e.contains("encryption_key_file"), "{e}");
-}
-
-#[test]
-#[ignore = "needs redis-server"]
-fn a_login_started_on_one_replica_is_taken_on_another_once_and_capped() {
-    let redis = RedisServer::start();
-    let a = Replica::open(&redis, Duration::from_secs(5), WAIT, None);
-    let b = Replica::open(&redis, Duration::from_secs(5), WAIT, None);
-    let (la, lb) = (Logins::Shared(a.store.logins()), Logins::Shared(b.store.logins()));
-    let binding = a.run(la.insert("s1".into(), "tw", "frank", None)).unwrap();
-    assert_eq!(
-        b.run(lb.take("s1", Some("guessed"))).unwrap_err(),
-        StateRefusal::OtherBrowser
-    );
-    let got = b.run(lb.take("s1", Some(binding.secret()))).unwrap();
-    assert_eq!((got.provider.as_str(), got.user.as_str()), ("tw", "frank"));
-    assert_eq!(
-        a.run(la.take("s1", Some(binding.secret()))).unwrap_err(),
-        StateRefusal::Unknown,
-        "single use, across replicas"
-    );
-    let ttl: i64 = {
-        a.run(la.insert("s2".into(), "tw", "frank", None)).unwrap();
-        redis.cmd(&["PTTL", "t:login:s2"])
-    };
-    assert!(ttl > 0 && ttl <= 20 * 60 * 1000, "lapses by itself: {ttl}");
-    for i in 0..63 {
-        a.run(la.insert(format!("more{i}"), "tw", "frank", None)).unwrap();
-    }
-    assert!(!b.run(lb.has_room("tw")).unwrap());
-    assert!(b
-        .run(lb.insert("one-too-many".into(), "tw", "frank", None))
-        .is_err());
-    assert!(b.run(lb.has_room("other")).unwrap(), "per provider");
 }
 
 #[test]
