@@ -1,6 +1,7 @@
 //! Revoking a grant at the platform, where the platform has a revoke endpoint: Twitch's
-//! (`client_id` and `token`, form) and RFC 7009's for `oauth2` (`token`, `token_type_hint`,
-//! client authentication as for the token endpoint).
+//! (`client_id` and `token`, form; its documents take an access token only, and answer 400
+//! "Invalid token" to anything else) and RFC 7009's for `oauth2` (`token`,
+//! `token_type_hint`, client authentication as for the token endpoint).
 
 use reqwest::header::CONTENT_TYPE;
 
@@ -8,14 +9,18 @@ use super::client::PlatformClient;
 use super::token::Token;
 use crate::config::{ClientAuth, Kind};
 
-/// Revokes the refresh token, then the access token. `Some(true)` when the platform
-/// confirmed each, `Some(false)` when it did not, `None` when it has no revoke endpoint.
+/// Revokes the refresh token (RFC 7009 §2.1: which ends the grant's access tokens too), then
+/// the access token; at Twitch, the access token only, the one token its endpoint takes.
+/// `Some(true)` when the platform confirmed each, `Some(false)` when it did not, `None` when
+/// it has no revoke endpoint.
 pub async fn revoke(client: &PlatformClient, token: &Token) -> Option<bool> {
     let url = client.config.endpoints.revoke.clone()?;
     let mut confirmed = true;
-    let secrets = token
+    let refresh = token
         .refresh
         .as_ref()
+        .filter(|_| client.config.kind != Kind::Twitch);
+    let secrets = refresh
         .map(|r| (r.secret(), "refresh_token"))
         .into_iter()
         .chain([(token.access.secret(), "access_token")]);

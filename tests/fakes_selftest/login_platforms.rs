@@ -78,6 +78,12 @@ async fn twitch_login_refresh_validate_revoke() {
     );
     assert_eq!(s(&info, "user_id"), p.user_id("fakeuser"));
     assert!(p.rejected().is_empty(), "{:?}", p.rejected());
+    // Twitch's revoke takes an access token: a refresh token is "Invalid token".
+    let new_rt = s(&fresh, "refresh_token");
+    let (st, said) = form(&p.revoke_url(), &[("client_id", ID), ("token", &new_rt)]).await;
+    assert_eq!((st, s(&said, "message")), (400, "Invalid token".to_string()));
+    assert_eq!(p.rejected().len(), 1, "{:?}", p.rejected());
+    assert!(p.revoked().is_empty() && p.is_valid(&at));
     let (st, _) = form(&p.revoke_url(), &[("client_id", ID), ("token", &at)]).await;
     assert_eq!(st, 200);
     assert!(!p.is_valid(&at) && p.revoked() == vec![at.clone()]);

@@ -252,6 +252,11 @@ impl Book {
         Some((g.user.clone(), g.scopes.clone(), left.as_secs()))
     }
 
+    /// Whether `token` is an access token this platform issued (revoked or not).
+    pub fn is_access(&self, token: &str) -> bool {
+        self.access.contains_key(token)
+    }
+
     /// Revokes an access token, or a refresh token and every access token of
     /// its grant (RFC 7009 section 2.1). Returns whether the token was known.
     pub fn revoke(&mut self, token: &str) -> bool {

@@ -119,15 +119,22 @@ pub async fn revoke(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply
         }
     };
     let token = f.get("token").to_string();
+    // Twitch's endpoint takes an access token ("the access token to revoke"); anything else,
+    // a refresh token included, is a 400 "Invalid token".
     let known = {
         let mut st = shared.lock();
-        st.revoked.push(token.clone());
-        st.book.revoke(&token)
+        let access = st.book.is_access(&token);
+        if access {
+            st.revoked.push(token.clone());
+            st.book.revoke(&token);
+        }
+        access
     };
     shared.notify();
     if known {
         Ok(bytes_reply(200, "text/plain", Bytes::new()))
     } else {
+        shared.reject(what, "token is not an access token this platform issued");
         Ok(json(400, &json!({"status": 400, "message": "Invalid token"})))
     }
 }
