@@ -15,11 +15,12 @@ use super::said::PlatformSaid;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallFailure {
     /// The whole cause chain (DNS, connect, TLS...), without the URL: Glimesh and Firework
-    /// carry the client secret and codes in the query string.
-    #[error("could not be reached: {0}")]
-    Transport(String),
+    /// carry the client secret and codes in the query string. `sent`: whether the request
+    /// may have reached the platform (false when no connection was made).
+    #[error("could not be reached: {reason}")]
+    Transport { reason: String, sent: bool },
     #[error("did not answer in time (server.connect_timeout, server.request_timeout)")]
-    Timeout,
+    Timeout { sent: bool },
     #[error("answered HTTP {status}{said}")]
     Server { status: u16, said: PlatformSaid },
     /// The platform refused the grant (HTTP 400/401, or an `invalid_grant` error).
@@ -31,10 +32,25 @@ pub enum CallFailure {
 
 impl CallFailure {
     pub fn from_reqwest(e: reqwest::Error) -> Self {
+        // A failure to connect (refused, no route, DNS, TLS handshake, connect timeout)
+        // sent nothing.
+        let sent = !e.is_connect();
         if e.is_timeout() {
-            CallFailure::Timeout
+            CallFailure::Timeout { sent }
         } else {
-            CallFailure::Transport(chain(&e.without_url()))
+            let reason = chain(&e.without_url());
+            CallFailure::Transport { reason, sent }
+        }
+    }
+
+    /// Whether the platform cannot have taken what was sent (a refresh token, say): it
+    /// answered 5xx, or no connection was made. After a timeout, a reset or an answer that
+    /// does not parse, it may have.
+    pub fn nothing_taken(&self) -> bool {
+        match self {
+            CallFailure::Server { .. } => true,
+            CallFailure::Transport { sent, .. } | CallFailure::Timeout { sent } => !sent,
+            CallFailure::Rejected { .. } | CallFailure::Malformed(_) => false,
         }
     }
 
@@ -137,6 +153,59 @@ mod tests {
             e.to_string().to_lowercase().contains("refused"),
             "the cause chain: {e}"
         );
+    }
+
+    #[tokio::test]
+    async fn only_a_call_that_never_connected_or_got_a_5xx_took_nothing() {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let closed = {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            l.local_addr().unwrap()
+        };
+        let refused = client.post(format!("http://{closed}/token")).send().await;
+        let refused = CallFailure::from_reqwest(refused.expect_err("nothing listens"));
+        assert!(
+            matches!(refused, CallFailure::Transport { sent: false, .. }),
+            "{refused:?}"
+        );
+        assert!(refused.nothing_taken());
+        // A platform that reads the request and then closes, or never answers: the refresh
+        // token may have been taken.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut buf = [0u8; 1024];
+            let (mut closes, _) = listener.accept().await.unwrap();
+            let _ = closes.read(&mut buf).await;
+            drop(closes);
+            let (mut silent, _) = listener.accept().await.unwrap();
+            let _ = silent.read(&mut buf).await;
+            // Held open past the client's timeout.
+            let _ = silent.read(&mut buf).await;
+        });
+        for expect_timeout in [false, true] {
+            let e = client.post(format!("http://{addr}/token")).body("x").send().await;
+            let f = CallFailure::from_reqwest(e.expect_err("no answer"));
+            assert_eq!(
+                matches!(f, CallFailure::Timeout { sent: true }),
+                expect_timeout,
+                "{f:?}"
+            );
+            assert!(!f.nothing_taken(), "{f:?}");
+        }
+        server.abort();
+        let said = PlatformSaid::read(b"{}", &[]);
+        assert!(CallFailure::Server {
+            status: 503,
+            said: said.clone()
+        }
+        .nothing_taken());
+        assert!(!CallFailure::Rejected { status: 400, said }.nothing_taken());
+        assert!(!CallFailure::Malformed("not a JSON object").nothing_taken());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::cell::{Status, TokenCell, TokenKind};
 use super::client::PlatformClient;
 use super::dialect::Grant;
-use super::error::{CallFailure, TokenError};
+use super::error::TokenError;
 use super::token::Token;
 use crate::store::{Expect, Lease, Saved, Spend, StoreError, Versioned};
 
@@ -205,13 +205,12 @@ impl TokenCell {
                 return self.store_needs_login(client, &base, e).await;
             }
             Err(e) => {
-                if let TokenError::Call {
-                    failure: CallFailure::Server { .. },
-                    ..
-                } = &e
-                {
-                    // Answered without taking the refresh token: it is not spent.
-                    lease.settle(base.version).await;
+                if let TokenError::Call { failure, .. } = &e {
+                    if failure.nothing_taken() {
+                        // A 5xx, or never connected: the refresh token is not spent, so the
+                        // backoff's next attempt (here or on another replica) presents it.
+                        lease.settle(base.version).await;
+                    }
                 }
                 return Err(e);
             }

@@ -3,7 +3,8 @@
 //! served by all, its callback may reach another, a revocation and a refusal on one hold on
 //! all, one refresh per rotation whichever replica's schedule comes first, and while Redis
 //! is down held tokens serve, app tokens are fetched per replica, user routes answer 503
-//! once their token expired, and everything recovers by itself.
+//! once their token expired, and everything recovers by itself; a refresh that never reached
+//! the platform is presented again at the next attempt.
 
 #[path = "../harness/mod.rs"]
 mod harness;
@@ -12,6 +13,7 @@ mod support;
 
 mod logins;
 mod outage;
+mod unreached;
 
 use std::time::Duration;
 

@@ -37,6 +37,11 @@ impl FakePlatform {
         self.server.url(path)
     }
 
+    /// Where it listens (for a test that puts something in between).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.addr()
+    }
+
     pub fn token_url(&self) -> String {
         self.url(token_path(self.kind()))
     }
