@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::harness::{provider, route};
 use crate::process::*;
 use crate::store::{login, write_store};
-use crate::support::{FakePlatform, FakeUpstream, Kind, CLIENT_ID};
+use crate::support::{FakePlatform, FakeUpstream, Kind};
 use crate::*;
 
 fn config(dir: &Path, fake: &FakePlatform, up: &FakeUpstream) -> std::path::PathBuf {
@@ -204,13 +204,7 @@ async fn browser_login(s: &Sidecar, fake: &FakePlatform, user: &str) {
 /// Alice disconnects the app at the platform: her refresh token (and with it her access
 /// tokens) is revoked.
 async fn revoke_at_platform(fake: &FakePlatform, refresh_token: &str) {
-    let resp = http()
-        .post(fake.revoke_url())
-        .form(&[("client_id", CLIENT_ID), ("token", refresh_token)])
-        .send()
-        .await
-        .expect("the fake answers");
-    assert_eq!(resp.status(), 200);
+    assert!(fake.disconnect(refresh_token), "the fake knows the grant");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::harness::redis_server::RedisServer;
 use crate::harness::{Proxy, WAIT};
-use crate::support::{FakePlatform, FakeUpstream, Kind, CLIENT_ID};
+use crate::support::{FakePlatform, FakeUpstream, Kind};
 use crate::*;
 
 /// Starts a login of `user` on `start` and completes its callback on `finish`, both reached
@@ -129,13 +129,7 @@ async fn a_revocation_and_a_refusal_on_one_replica_hold_on_all() {
     // a refresh. Every replica then says needs_login, and none presents her token again.
     assert_eq!(as_user(&reps[0], "alice").await.status(), 200);
     let rt = current_refresh_token(&fake, &up);
-    let revoked = reqwest::Client::new()
-        .post(fake.revoke_url())
-        .form(&[("client_id", CLIENT_ID), ("token", rt.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), 200);
+    assert!(fake.disconnect(&rt));
     assert_ne!(as_user(&reps[0], "alice").await.status(), 200);
     assert_eq!(fake.refused_refresh_tokens(), vec![rt.clone()]);
     let attempts = fake.attempts();

@@ -310,6 +310,12 @@ impl FakePlatform {
         self.with(|st| st.book.issue_code(user, redirect_uri, Vec::new(), pkce))
     }
 
+    /// The user disconnects the app in the platform's settings: the grant of this refresh
+    /// token ends, its access tokens with it. Returns whether the token was known.
+    pub fn disconnect(&self, refresh_token: &str) -> bool {
+        self.with(|st| st.book.revoke(refresh_token))
+    }
+
     /// Invalidates every access token issued so far (refresh tokens stay good).
     pub fn revoke_all(&self) {
         self.with(|st| st.book.revoke_all_access())
