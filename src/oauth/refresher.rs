@@ -31,12 +31,13 @@ pub async fn keep_fresh(cell: Arc<TokenCell>, client: Arc<PlatformClient>) {
             (None, None) if cell.kind == TokenKind::User => None,
             (None, None) => Some(Instant::now()),
             (Some(t), None) => {
-                let access = t.issued + schedule::refresh_after(t.lifetime, jitter);
-                let grant = t
+                let grant_life = t
                     .refresh_expires_at
-                    .and_then(|at| at.duration_since(t.expires_at - t.lifetime).ok())
-                    .map(|life| t.issued + schedule::before_lapse(life));
-                Some(grant.map_or(access, |g| g.min(access)))
+                    .and_then(|at| at.duration_since(t.expires_at - t.lifetime).ok());
+                // App tokens are renewed by client credentials; a user token only with its
+                // refresh token.
+                let renewable = cell.kind != TokenKind::User || t.refresh.is_some();
+                Some(t.issued + schedule::renew_after(t.lifetime, grant_life, renewable, jitter))
             }
         };
         match due {

@@ -27,6 +27,23 @@ pub fn before_lapse(refresh_lifetime: Duration) -> Duration {
     refresh_lifetime.saturating_sub((refresh_lifetime / 10).min(Duration::from_secs(3600)))
 }
 
+/// How long after issue a held token is renewed: by `refresh_after`, or earlier so that a
+/// refresh token with a life of its own (`grant_life`, counted from the same issue) does not
+/// lapse. A token that cannot be renewed (a user token that came without a refresh token)
+/// serves its whole lifetime; at its end it needs a new login.
+pub fn renew_after(
+    lifetime: Duration,
+    grant_life: Option<Duration>,
+    renewable: bool,
+    jitter: f64,
+) -> Duration {
+    if !renewable {
+        return lifetime;
+    }
+    let access = refresh_after(lifetime, jitter);
+    grant_life.map_or(access, |life| before_lapse(life).min(access))
+}
+
 /// The wait before retry number `failures` (1 for the first retry): exponential from about
 /// a second, capped at five minutes, with "equal jitter" (half fixed, half random) so that
 /// retries neither synchronise nor collapse to zero.
@@ -45,6 +62,15 @@ mod tests {
 
     fn s(n: u64) -> Duration {
         Duration::from_secs(n)
+    }
+
+    #[test]
+    fn a_token_that_cannot_be_renewed_serves_its_whole_lifetime() {
+        assert_eq!(renew_after(s(3600), None, false, 0.5), s(3600));
+        assert_eq!(renew_after(s(4), Some(s(2)), false, 0.0), s(4));
+        assert_eq!(renew_after(s(3600), None, true, 0.0), s(2880));
+        // A refresh token that lapses sooner wins.
+        assert_eq!(renew_after(s(3600), Some(s(1000)), true, 0.0), s(900));
     }
 
     #[test]

@@ -89,6 +89,18 @@ impl Proxy {
         Proxy::start_with_store(server, "path = \"tokens.json\"\n", body).await
     }
 
+    /// As `start`, with the file store already holding `tokens` (its JSON records).
+    pub async fn start_with_stored(server: &str, tokens: serde_json::Value, body: &str) -> Proxy {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = serde_json::json!({"version": 1, "tokens": tokens});
+        std::fs::write(dir.path().join("tokens.json"), store.to_string()).expect("write the store");
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{server}\n\
+             [store]\npath = \"tokens.json\"\n{body}"
+        );
+        Proxy::start_in(dir, text).await
+    }
+
     /// As `start`, with `store` as the lines of `[store]`.
     pub async fn start_with_store(server: &str, store: &str, body: &str) -> Proxy {
         let dir = tempfile::tempdir().expect("tempdir");

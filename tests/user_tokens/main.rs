@@ -7,6 +7,7 @@ mod harness;
 mod support;
 
 mod admin;
+mod no_refresh_token;
 
 use std::time::Duration;
 
