@@ -184,7 +184,7 @@ impl PlatformClient {
 }
 
 /// RFC 6749 §2.3.1: client credentials are form-encoded before Basic encoding.
-fn form_encode(s: &str) -> String {
+pub(super) fn form_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 

@@ -5,7 +5,7 @@
 
 use reqwest::header::CONTENT_TYPE;
 
-use super::client::PlatformClient;
+use super::client::{form_encode, PlatformClient};
 use super::token::Token;
 use crate::config::{ClientAuth, Kind};
 
@@ -32,7 +32,8 @@ pub async fn revoke(client: &PlatformClient, token: &Token) -> Option<bool> {
             config.client_auth,
             &config.client_secret,
         ) {
-            request = request.basic_auth(&config.client_id, Some(secret.secret()));
+            // Encoded as for the token endpoint (RFC 6749 §2.3.1: form-encoded, then Basic).
+            request = request.basic_auth(form_encode(&config.client_id), Some(form_encode(secret.secret())));
         }
         let body = form_body(client, value, hint);
         let sent = request
