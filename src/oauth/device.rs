@@ -204,24 +204,34 @@ fn read_poll(status: u16, body: &[u8], secrets: &[&str]) -> Result<Result<Answer
         return answer::parse(body).map(Ok);
     }
     let shown = || PlatformSaid::read(body, secrets).text.unwrap_or_default();
-    let next = match code(body).as_deref() {
-        Some("authorization_pending") => Poll::Pending,
-        Some("slow_down") => Poll::SlowDown,
-        Some("access_denied" | "authorization_denied") => Poll::Denied(shown()),
+    let said = codes(body);
+    let is = |names: &[&str]| said.iter().any(|c| names.contains(&c.as_str()));
+    let next = if is(&["authorization_pending"]) {
+        Poll::Pending
+    } else if is(&["slow_down"]) {
+        Poll::SlowDown
+    } else if is(&["access_denied", "authorization_denied"]) {
+        Poll::Denied(shown())
+    } else if is(&["expired_token", "invalid device code"]) {
         // Twitch answers a code it no longer knows (expired or used) with this message.
-        Some("expired_token" | "invalid device code") => Poll::Expired(shown()),
-        _ => return super::client::classify(status, body, secrets).map(Ok),
+        Poll::Expired(shown())
+    } else {
+        return super::client::classify(status, body, secrets).map(Ok);
     };
     Ok(Err(next))
 }
 
-/// RFC 8628's error code: `error`, or Twitch's `message`, lower-cased.
-fn code(body: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(body).ok()?;
+/// What the answer says, lower-cased: RFC 8628's `error`, and Twitch's `message` (which is
+/// where Twitch puts the code, beside an `error` that may be only the status's reason).
+fn codes(body: &[u8]) -> Vec<String> {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
     ["error", "message"]
         .iter()
-        .find_map(|k| v.get(*k).and_then(Value::as_str))
+        .filter_map(|k| v.get(*k).and_then(Value::as_str))
         .map(|s| s.trim().to_ascii_lowercase())
+        .collect()
 }
 
 #[cfg(test)]
@@ -267,6 +277,14 @@ mod tests {
         assert!(matches!(
             read(400, r#"{"status":400,"message":"invalid device code"}"#),
             Ok(Poll::Expired(_))
+        ));
+        // Helix's error shape: `error` is the status's reason, the code is in `message`.
+        assert!(matches!(
+            read(
+                400,
+                r#"{"error":"Bad Request","status":400,"message":"authorization_pending"}"#
+            ),
+            Ok(Poll::Pending)
         ));
     }
 
