@@ -3,6 +3,7 @@
 
 use http::{header, HeaderMap, Method, Response, StatusCode};
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 use std::sync::Arc;
 
@@ -21,11 +22,15 @@ pub async fn handle(
     headers: &HeaderMap,
 ) -> Response<AdminBody> {
     if let Some(expected) = &shared.snapshot.load().config.server.admin_token {
+        // The scheme is case-insensitive (RFC 9110 §11.1); the token is compared in constant
+        // time, so the time taken does not tell how much of it matched.
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.secret().as_bytes())) {
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        if !given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(expected.secret().as_bytes()))) {
             let mut resp = error(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -148,9 +153,4 @@ fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<AdminBody
         http::HeaderValue::from_static("application/json"),
     );
     resp
-}
-
-/// Compares without an early exit, so the time taken does not tell how much matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -54,6 +54,23 @@ async fn admin_token_guards_the_admin_api() {
     assert_eq!(wrong.status(), 401);
     let right = proxy.http.get(&url).bearer_auth("letmein").send().await.unwrap();
     assert_eq!(right.status(), 200);
+    // The scheme's name is case-insensitive; another scheme or a longer token is not it.
+    for (header, status) in [
+        ("bearer letmein", 200),
+        ("BEARER letmein", 200),
+        ("Basic letmein", 401),
+        ("Bearer letmein2", 401),
+        ("Bearer", 401),
+    ] {
+        let resp = proxy
+            .http
+            .get(&url)
+            .header("authorization", header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "{header}");
+    }
     // Health and metrics stay open.
     assert_eq!(
         proxy
