@@ -8,6 +8,7 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use toml_edit::ImDocument;
 
+use super::env::environment;
 use super::raw::RawConfig;
 use super::validate::env_var;
 use super::{explain, locate, validate, Config, ConfigError, Problem};
@@ -44,21 +45,6 @@ pub(super) fn base_of(path: &Path) -> &Path {
     path.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
-}
-
-/// `TOKEN_SIDECAR_*` as keys: `__` between levels.
-pub(super) fn environment(env: Env) -> Env {
-    // `CONFIG` names the file itself and `LOG_FORMAT` is a documented shorthand for
-    // `server.log_format`; neither is a key of its own.
-    env.ignore(&["config"])
-        .map(|k| {
-            if k.as_str().eq_ignore_ascii_case("log_format") {
-                "server.log_format".into()
-            } else {
-                k.as_str().replace("__", ".").into()
-            }
-        })
-        .lowercase(true)
 }
 
 /// A configuration text, parsed once to find the lines of the keys problems are about.

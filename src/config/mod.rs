@@ -1,6 +1,7 @@
 //! Configuration: figment sources (`load`) → the raw serde shape (`raw`) → a validated
 //! `Config` (`validate`) that the rest of the program trusts without checking again.
 
+mod env;
 mod explain;
 mod load;
 mod locate;

@@ -78,6 +78,15 @@ impl<'de> Visitor<'de> for Whole {
             .map(Some)
             .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
     }
+    /// Digits as text: an environment variable that figment would have read with a loss
+    /// (`065536`) arrives as its text (see `env`).
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        let digits = v.trim();
+        match digits.parse::<u64>() {
+            Ok(n) if digits.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(n)),
+            _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+        }
+    }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)
     }

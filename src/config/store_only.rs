@@ -8,7 +8,8 @@ use std::path::Path;
 use figment::providers::Env;
 use serde::Deserialize;
 
-use super::load::{base_of, environment, Source};
+use super::env::environment;
+use super::load::{base_of, Source};
 use super::problems::Problems;
 use super::raw::{RawConfig, RawServer, RawStore};
 use super::store::store;

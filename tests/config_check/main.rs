@@ -79,6 +79,23 @@ fn credentials_may_come_from_the_environment_even_when_numeric() {
 }
 
 #[test]
+fn environment_values_keep_their_text_where_a_number_would_change_it() {
+    // Digits with a leading zero, and more digits than any integer holds: taken as they are.
+    let long = "98765432109876543210987654321";
+    let (out, all) = check_with(
+        "[providers.twitch]\n",
+        &[
+            ("TOKEN_SIDECAR_PROVIDERS__TWITCH__CLIENT_ID", "0071"),
+            ("TOKEN_SIDECAR_PROVIDERS__TWITCH__CLIENT_SECRET", long),
+            ("TOKEN_SIDECAR_SERVER__RETRY_BUFFER", "0100"),
+        ],
+    );
+    // Valid: the number key took its digits too.
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("client_id     0071"), "{all}");
+}
+
+#[test]
 fn client_secret_file_is_read_relative_to_the_config() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(&dir, "secret.txt", "  from-file-secret \n");
