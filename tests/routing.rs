@@ -117,8 +117,11 @@ async fn refuses_absolute_form_connect_and_dot_dot_escapes() {
     let proxy = Proxy::with_route(&fake, "p", "", "/t", &up.url("/api"), "").await;
     proxy.ready().await;
     let requests = [
-        // The Host is ours (a foreign one is refused earlier, with 403: tests/browsers.rs).
         "GET http://example.com/t/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_string(),
+        // As a client configured with this as its proxy sends them (`curl -x`): the Host is
+        // the other host's, and the form is what is refused (400, not the host policy's 403).
+        "GET http://example.com/t/x HTTP/1.1\r\nHost: example.com\r\n\r\n".to_string(),
+        "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n".to_string(),
         format!(
             "GET http://{}/t/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
             proxy.addr

@@ -106,6 +106,8 @@ fn phases<'a>(
         if !admitted {
             return Err(ProxyError::Overloaded);
         }
+        // A forward proxy's request forms, whatever host they name.
+        target::reverse_proxy_form(&req)?;
         // Host and origin policy, after one look at the names the phases ask about.
         let seen = Seen::of(req.headers());
         ex.origin = policy::check(snapshot, &req, seen)?;

@@ -1,5 +1,5 @@
-//! The route phase's first half: what a reverse proxy must never serve, whatever the routes
-//! (CONNECT, absolute-form targets, paths that climb out of their route), then the route.
+//! What a reverse proxy must never serve, whatever the routes: CONNECT and absolute-form
+//! targets (checked first of all), paths that climb out of their route; then the route.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -11,7 +11,10 @@ use super::route::Route;
 use crate::error::ProxyError;
 use crate::snapshot::Snapshot;
 
-pub fn select<B>(snapshot: &Snapshot, req: &Request<B>) -> Result<Arc<Route>, ProxyError> {
+/// The forward-proxy forms a reverse proxy never serves, refused first, before the host
+/// policy: such a request names another host in its `Host` (`curl -x`, a client configured
+/// with this as its proxy), and it is a 400 for its form, whatever that host.
+pub fn reverse_proxy_form<B>(req: &Request<B>) -> Result<(), ProxyError> {
     if req.method() == Method::CONNECT {
         return Err(ProxyError::BadRequest(
             "CONNECT is not served: this is a reverse proxy",
@@ -25,6 +28,11 @@ pub fn select<B>(snapshot: &Snapshot, req: &Request<B>) -> Result<Arc<Route>, Pr
             "absolute-form request targets are not served: send the path only",
         ));
     }
+    Ok(())
+}
+
+/// The route for a request in origin form (see `reverse_proxy_form`).
+pub fn select<B>(snapshot: &Snapshot, req: &Request<B>) -> Result<Arc<Route>, ProxyError> {
     let path = req.uri().path();
     if !path.starts_with('/') {
         return Err(ProxyError::BadRequest("the request target must be a path"));
