@@ -177,7 +177,10 @@ pub(super) fn provider(
             revoke,
             device,
         },
-        ca_file: rp.ca_file.as_deref().map(|f| resolve(base, f)),
+        ca_file: rp
+            .ca_file
+            .as_deref()
+            .map(|f| p.ca_file(&key("ca_file"), resolve(base, f))),
         client_auth,
         redirect_uri: super::redirect_uri(public_url, name),
     })

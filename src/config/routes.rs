@@ -171,7 +171,10 @@ pub(super) fn route(
         token,
         headers,
         request_timeout,
-        ca_file: rr.ca_file.as_deref().map(|f| resolve(base, f)),
+        ca_file: rr
+            .ca_file
+            .as_deref()
+            .map(|f| p.ca_file(&key("ca_file"), resolve(base, f))),
         max_body_bytes: rr.max_body_bytes,
     })
 }

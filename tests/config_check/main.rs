@@ -210,6 +210,27 @@ fn token_files_name_the_key_of_each_mistake() {
 }
 
 #[test]
+fn a_ca_file_that_holds_no_certificate_is_named_by_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").expect("write");
+    let route = |ca: &str| {
+        format!(
+            "{TWITCH}[[routes]]\nprefix = \"/t\"\nprovider = \"twitch\"\nupstream = \"https://api.example\"\nca_file = \"{ca}\"\n"
+        )
+    };
+    assert_invalid(&route("missing.pem"), &["routes[0].ca_file", "missing.pem"]);
+    assert_invalid(
+        &route(&empty.display().to_string()),
+        &["routes[0].ca_file", "holds no PEM certificate"],
+    );
+    assert_invalid(
+        &format!("{TWITCH}ca_file = \"nope.pem\"\n"),
+        &["providers.twitch.ca_file", "nope.pem"],
+    );
+}
+
+#[test]
 fn an_unreadable_client_secret_file_is_named() {
     assert_invalid(
         "[providers.twitch]\nclient_id = \"c\"\nclient_secret_file = \"nope.txt\"\n",
