@@ -152,3 +152,33 @@ async fn a_refused_refresh_removes_the_file() {
     let back = wait_file(&irc, |c| c.is_some()).await.unwrap();
     assert!(s.fake.is_valid(back.strip_prefix("oauth:").unwrap()));
 }
+
+#[tokio::test]
+async fn a_revoked_app_token_leaves_its_file_and_is_never_injected_again() {
+    let s = Setup::start().await;
+    let path = s.path("app.token");
+    let first = wait_file(&path, |c| c.is_some()).await.unwrap();
+    // Revoked while the platform can hand out another: the file holds the new one.
+    let delete = || async {
+        let url = s.proxy.admin_url("/admin/tokens/tw/app");
+        s.proxy.http.delete(url).send().await.unwrap()
+    };
+    assert_eq!(delete().await.status(), 200);
+    let second = wait_file(&path, |c| c.is_some_and(|c| c != first)).await.unwrap();
+    assert!(!s.fake.is_valid(&first) && s.fake.is_valid(&second));
+    // Revoked while it cannot: the file goes, and the revoked token is not injected.
+    s.fake.set_failure(Failure::Status(503));
+    assert_eq!(delete().await.status(), 200);
+    assert!(!s.fake.is_valid(&second));
+    wait_file(&path, |c| c.is_none()).await;
+    let tokens = s.proxy.tokens().await;
+    let app = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["subject"] == "app")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(app["status"], "error", "{tokens}");
+    assert!(app["expires_at"].is_null(), "{tokens}");
+}

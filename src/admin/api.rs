@@ -110,11 +110,12 @@ async fn delete(shared: &Shared, provider: &str, subject: &str) -> Response<Admi
         TokenKind::User => {
             p.remove_user(&cell.subject);
         }
-        // The app token is fetched anew: routes keep working with a token not revoked.
+        // The app token is fetched anew: routes keep working with a token not revoked. The
+        // revoked one goes first, so it is never injected (or kept in a token file) again,
+        // even while the platform cannot hand out another.
         TokenKind::App => {
-            let _ = cell
-                .refresh(&p.client, held.as_ref().map(|t| t.generation), false)
-                .await;
+            cell.forget().await;
+            let _ = cell.refresh(&p.client, None, false).await;
         }
     }
     json(

@@ -337,6 +337,17 @@ impl TokenCell {
         }
     }
 
+    /// Drops the current token, revoked at the platform, and keeps the slot: nothing injects
+    /// the token again, a token file stops holding it, and the next refresh starts from
+    /// nothing, as at start (an app token, fetched anew). Under the refresh lock, so a
+    /// refresh under way finishes first.
+    pub async fn forget(&self) {
+        let _flight = self.refresh_lock.lock().await;
+        self.current.store(None);
+        self.set_status(Status::Error);
+        self.changed.notify_waiters();
+    }
+
     /// Forgets the token for good (it was revoked or deleted); its refresher stops.
     pub fn retire(&self) {
         self.current.store(None);
