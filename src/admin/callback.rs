@@ -20,10 +20,15 @@ fn connect_again(name: &str, user: &str) -> Markup {
 pub async fn callback(shared: &Shared, name: &str, uri: &Uri, headers: &HeaderMap) -> Response<AdminBody> {
     let query = uri.query();
     let Some(state) = param(query, "state").filter(|s| !s.is_empty()) else {
-        return refused(
-            "The platform's answer carries no state.",
-            connect_again(name, DEFAULT_USER),
-        );
+        // Still say what the platform said, if it said why it sent the browser back.
+        let why = match param(query, "error") {
+            Some(error) => format!(
+                "The platform's answer carries no state; it answered {error}{}.",
+                param(query, "error_description").map_or(String::new(), |d| format!(" ({d})"))
+            ),
+            None => "The platform's answer carries no state.".to_string(),
+        };
+        return refused(&why, connect_again(name, DEFAULT_USER));
     };
     let binding = cookie::binding(headers, &state);
     let pending = match shared.pending.take(&state, binding.as_deref()).await {

@@ -232,6 +232,21 @@ async fn forged_reused_missing_and_denied_states_are_refused_without_an_exchange
         "{page}"
     );
     assert_eq!(fake.requests("authorization_code"), 1);
+    // An error without a state (some platforms drop it on errors): 400, and what it said.
+    let resp = client
+        .get(callback(
+            "error=access_denied&error_description=The+user+denied+you+access",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains("access_denied") && page.contains("The user denied you access"),
+        "{page}"
+    );
+    assert_eq!(fake.requests("authorization_code"), 1);
     proxy.stop().await;
 }
 
