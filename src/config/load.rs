@@ -88,7 +88,7 @@ impl Source {
     /// Extracts and validates, and places every problem at its line or variable.
     fn check(&self, figment: &Figment, base: &Path) -> Result<Config, ConfigError> {
         let problems = match figment.extract::<RawConfig>() {
-            Ok(raw) => match validate(raw, base) {
+            Ok(raw) => match validate(later_secret_wins(raw, figment), base) {
                 Ok(config) => return Ok(config),
                 Err(ConfigError::Invalid(problems)) => problems,
                 Err(other) => return Err(other),
@@ -114,6 +114,30 @@ impl Source {
         }
         ConfigError::Invalid(problems)
     }
+}
+
+/// Where one source gives a provider's `client_secret` and a later one its
+/// `client_secret_file` (or the other way round), the later one is the secret, as for every
+/// other key: the environment overrides the file. Both from one source stays a problem.
+fn later_secret_wins(mut raw: RawConfig, figment: &Figment) -> RawConfig {
+    let from_env = |key: String| {
+        figment
+            .find_metadata(&key)
+            .is_some_and(|m| m.name.contains("environment"))
+    };
+    for (name, rp) in raw.providers.iter_mut() {
+        if rp.client_secret.is_none() || rp.client_secret_file.is_none() {
+            continue;
+        }
+        let secret = from_env(format!("providers.{name}.client_secret"));
+        let file = from_env(format!("providers.{name}.client_secret_file"));
+        match (secret, file) {
+            (true, false) => rp.client_secret_file = None,
+            (false, true) => rp.client_secret = None,
+            _ => {}
+        }
+    }
+    raw
 }
 
 /// `LINE:COLUMN`, both 1-based, of byte `offset` in `text`.

@@ -79,6 +79,33 @@ fn credentials_may_come_from_the_environment_even_when_numeric() {
 }
 
 #[test]
+fn a_secret_from_the_environment_overrides_the_files_secret_file_and_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret_file = write(&dir, "secret.txt", "from-a-file\n");
+    // The file names a secret file that does not exist; the environment's secret wins, so
+    // it is not read.
+    let (out, all) = check_with(
+        "[providers.twitch]\nclient_id = \"c\"\nclient_secret_file = \"nope.txt\"\n",
+        &[("TOKEN_SIDECAR_PROVIDERS__TWITCH__CLIENT_SECRET", "from-the-env")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    // The file has the secret; the environment names a secret file: the file's secret yields.
+    let (out, all) = check_with(
+        "[providers.twitch]\nclient_id = \"c\"\nclient_secret = \"in-the-file\"\n",
+        &[(
+            "TOKEN_SIDECAR_PROVIDERS__TWITCH__CLIENT_SECRET_FILE",
+            &secret_file.display().to_string(),
+        )],
+    );
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    // Both in one source: which one was meant is not known.
+    assert_invalid(
+        "[providers.twitch]\nclient_id = \"c\"\nclient_secret = \"s\"\nclient_secret_file = \"f\"\n",
+        &["providers.twitch.client_secret_file", "keep only one"],
+    );
+}
+
+#[test]
 fn environment_values_keep_their_text_where_a_number_would_change_it() {
     // Digits with a leading zero, and more digits than any integer holds: taken as they are.
     let long = "98765432109876543210987654321";
