@@ -335,7 +335,7 @@ async fn a_user_no_one_logged_in_is_not_connected() {
     );
     let page = proxy.http.get(proxy.admin_url("/")).send().await.unwrap();
     let page = page.text().await.unwrap();
-    assert!(page.contains("not_connected") && page.contains("bob"), "{page}");
+    assert!(page.contains(">not_connected<") && page.contains("bob"), "{page}");
 
     let fixed = proxy.get("/fixed/x").await;
     let any = proxy

@@ -106,7 +106,7 @@ fn row(provider: &str, v: &TokenView, can_login: bool) -> Markup {
             td { (v.kind) }
             td { (v.expires_at.as_deref().unwrap_or("—")) }
             td.scopes { (v.scopes.join(" ")) }
-            td { span class={ "badge " (v.status) } { (v.status.replace('_', " ")) } }
+            td { span class={ "badge " (v.status) } { (v.status) } }
             td.why {
                 @if let Some(error) = &v.last_error { (error) }
                 @if let Some(at) = &v.retry_at { br; "next attempt " (at) }

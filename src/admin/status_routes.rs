@@ -35,7 +35,7 @@ pub fn routes_card(snapshot: &Snapshot) -> Markup {
                                 @if r.ready {
                                     span.badge.valid { "yes" }
                                 } @else {
-                                    span class={ "badge " (r.status) } { (r.status.replace('_', " ")) }
+                                    span class={ "badge " (r.status) } { (r.status) }
                                 }
                             }
                             td.why {

@@ -272,7 +272,8 @@ async fn a_refused_refresh_means_needs_login_everywhere() {
         .text()
         .await
         .unwrap();
-    assert!(page.contains("needs_login"));
+    // As a word the reader sees, not only in markup (SPEC: "with the word `needs_login`").
+    assert!(page.contains(">needs_login<"), "{page}");
     let series = "token_sidecar_token_needs_login{provider=\"p\",subject=\"alice\"}";
     assert_eq!(proxy.metric(series).await, Some(1.0));
     let resp = proxy.get("/fixed/me").await;
