@@ -177,7 +177,7 @@ async fn login_from_the_status_page() {
     );
     // The routes card says the route cannot be served, and why; the page links onwards.
     assert!(
-        line_with(&before, &["twitch", "user", "default", "not", "connected"]),
+        line_with(&before, &["twitch", "user", "default", "not_connected"]),
         "the route's state before any login:\n{before}"
     );
     browser.find_css(r#"a[href="/readyz"]"#).await;
