@@ -45,6 +45,9 @@ impl Provider for Exact {
 }
 
 /// Puts `value` at `path` (`providers.twitch.client_id`), making the tables on the way.
+/// Written here rather than merged by a nested `Figment`: values a `Figment` merges carry
+/// its own tags, and the outer one could then no longer name the variable a problem came
+/// from.
 fn insert(dict: &mut Dict, path: &[&str], value: Value) {
     match path {
         [] => {}

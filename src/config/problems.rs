@@ -87,22 +87,8 @@ impl Problems {
     /// A `ca_file` (already resolved): it must hold at least one PEM certificate, so that
     /// `check` finds what `run` would otherwise only find at start.
     pub(super) fn ca_file(&mut self, key: &str, path: PathBuf) -> PathBuf {
-        use rustls_pki_types::pem::PemObject;
-        use rustls_pki_types::CertificateDer;
-        let certs = CertificateDer::pem_file_iter(&path).map(|certs| certs.collect::<Result<Vec<_>, _>>());
-        match certs {
-            Ok(Ok(certs)) if !certs.is_empty() => {}
-            Ok(Ok(_)) => self.add(
-                key,
-                format!(
-                    "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                    path.display()
-                ),
-            ),
-            Ok(Err(e)) | Err(e) => self.add(
-                key,
-                format!("cannot read certificates from {}: {e}", path.display()),
-            ),
+        if let Err(why) = crate::proxy::upstream::ca_certificates(&path) {
+            self.add(key, format!("{}: {why}", path.display()));
         }
         path
     }

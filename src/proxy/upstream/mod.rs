@@ -23,7 +23,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tower_service::Service;
 
 pub use idle::Reuse;
-pub use tls::{connector, Connector, TlsSetupError};
+pub use tls::{ca_certificates, connector, Connector, TlsSetupError};
 
 use super::body::ProxyBody;
 use idle::{IdleList, Pooled};

@@ -22,6 +22,18 @@ pub enum TlsSetupError {
     Tls(#[from] rustls::Error),
 }
 
+/// The certificates of a `ca_file`, at least one, or why not. The connector reads them, and
+/// so does `check`, which refuses what the connector would.
+pub fn ca_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read certificates: {e}"))?;
+    if certs.is_empty() {
+        return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
+    }
+    Ok(certs)
+}
+
 pub fn connector(connect_timeout: Duration, ca_file: Option<&Path>) -> Result<Connector, TlsSetupError> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -30,11 +42,8 @@ pub fn connector(connect_timeout: Duration, ca_file: Option<&Path>) -> Result<Co
             path: path.display().to_string(),
             reason,
         };
-        let certs = CertificateDer::pem_file_iter(path).map_err(|e| err(e.to_string()))?;
-        for cert in certs {
-            roots
-                .add(cert.map_err(|e| err(e.to_string()))?)
-                .map_err(|e| err(e.to_string()))?;
+        for cert in ca_certificates(path).map_err(err)? {
+            roots.add(cert).map_err(|e| err(e.to_string()))?;
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
