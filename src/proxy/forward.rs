@@ -21,15 +21,57 @@ use super::send::{replay_on_401, send, Replay};
 use super::token::{token_cell, unavailable};
 use super::{inject, policy, rewrite, target, upgrade};
 use crate::error::ProxyError;
+use crate::oauth::{Token, TokenCell};
 use crate::policy::OriginVerdict;
 use crate::snapshot::Snapshot;
 use crate::Shared;
 
 /// What the phases found out, for the respond phase and the metrics.
-struct Exchange {
-    origin: OriginVerdict,
-    route: Option<Arc<Route>>,
-    in_flight: Option<InFlight>,
+pub(super) struct Exchange {
+    pub origin: OriginVerdict,
+    pub route: Option<Arc<Route>>,
+    pub in_flight: Option<InFlight>,
+}
+
+impl Exchange {
+    pub fn new() -> Self {
+        Exchange {
+            origin: OriginVerdict::Local,
+            route: None,
+            in_flight: None,
+        }
+    }
+
+    /// A failed exchange's upstream reason counted, and the failure logged.
+    pub fn failed(&self, e: &ProxyError) {
+        if let Some(route) = &self.route {
+            if let Some(reason) = e.upstream_reason() {
+                route.metrics.upstream_error(reason);
+            }
+            let cause = std::error::Error::source(e).map(ToString::to_string);
+            tracing::warn!(route = %route.prefix, error = %e, cause, "request failed");
+        }
+    }
+
+    /// The respond phase's bookkeeping: what the answer may carry to a browser, then the
+    /// route's (or the unrouted) duration and count.
+    pub fn respond(
+        &self,
+        snapshot: &Snapshot,
+        method: &http::Method,
+        started: Instant,
+        headers: &mut http::HeaderMap,
+        status: StatusCode,
+    ) {
+        policy::allow_origin(&self.origin, headers);
+        match &self.route {
+            Some(route) => {
+                route.metrics.duration.observe(started.elapsed().as_secs_f64());
+                route.metrics.requests.inc(method, status);
+            }
+            None => snapshot.unrouted.inc(method, status),
+        }
+    }
 }
 
 /// An upstream answer, and the two sides to join when it switched protocols.
@@ -52,34 +94,17 @@ pub fn handle(
         let max = snapshot.config.server.max_concurrent_requests;
         let max = max.unwrap_or(shared.default_max_concurrent);
         let admission = Admission::enter(shared, max);
-        let mut ex = Exchange {
-            origin: OriginVerdict::Local,
-            route: None,
-            in_flight: None,
-        };
+        let mut ex = Exchange::new();
         let outcome = phases(&snapshot, &mut ex, admission.admitted(), req).await;
         let (mut resp, upgrade) = match outcome {
             Ok(Forwarded { resp, upgrade }) => (resp, upgrade),
             Err(e) => {
-                if let Some(route) = &ex.route {
-                    if let Some(reason) = e.upstream_reason() {
-                        route.metrics.upstream_error(reason);
-                    }
-                    let cause = std::error::Error::source(&e).map(ToString::to_string);
-                    tracing::warn!(route = %route.prefix, error = %e, cause, "request failed");
-                }
+                ex.failed(&e);
                 (e.into_response(), None)
             }
         };
-        // Respond: what the answer may carry to a browser, then the bookkeeping.
-        policy::allow_origin(&ex.origin, resp.headers_mut());
-        match &ex.route {
-            Some(route) => {
-                route.metrics.duration.observe(started.elapsed().as_secs_f64());
-                route.metrics.requests.inc(&method, resp.status());
-            }
-            None => snapshot.unrouted.inc(&method, resp.status()),
-        }
+        let status = resp.status();
+        ex.respond(&snapshot, &method, started, resp.headers_mut(), status);
         let held = Held {
             admission,
             in_flight: ex.in_flight.take(),
@@ -94,6 +119,85 @@ pub fn handle(
     }
 }
 
+/// What the phases before rewriting decided: an answer of their own (a preflight), or the
+/// route's token. Both engines (hyper's and `h1`'s) run these same phases.
+pub(super) enum Front {
+    /// Boxed: a preflight's answer is rare, and an inline one would size every request's state.
+    Answer(Box<Response<ResponseBody>>),
+    Token {
+        route: Arc<Route>,
+        cell: Arc<TokenCell>,
+        token: Arc<Token>,
+        seen: Seen,
+    },
+}
+
+/// Admission → host and origin policy → route → token. Not an `async fn`, for the reason
+/// `handle` gives: the request is borrowed, and only the token wait is a future.
+pub(super) fn front<'a, B>(
+    snapshot: &'a Snapshot,
+    ex: &'a mut Exchange,
+    admitted: bool,
+    req: &Request<B>,
+) -> impl Future<Output = Result<Front, ProxyError>> + Send + 'a {
+    let decided = decide(snapshot, ex, admitted, req);
+    async move {
+        let (route, cell, seen) = match decided? {
+            Decided::Answer(resp) => return Ok(Front::Answer(resp)),
+            Decided::Route(route, cell, seen) => (route, cell, seen),
+        };
+        // Token: parked here while a refresh is under way, holding no upstream connection.
+        let token = cell
+            .get(&route.provider.client)
+            .await
+            .map_err(|e| unavailable(snapshot, &cell, e))?;
+        Ok(Front::Token {
+            route,
+            cell,
+            token,
+            seen,
+        })
+    }
+}
+
+enum Decided {
+    Answer(Box<Response<ResponseBody>>),
+    Route(Arc<Route>, Arc<TokenCell>, Seen),
+}
+
+/// The phases that need no waiting, up to the token's cell.
+fn decide<B>(
+    snapshot: &Snapshot,
+    ex: &mut Exchange,
+    admitted: bool,
+    req: &Request<B>,
+) -> Result<Decided, ProxyError> {
+    // Admission.
+    if !admitted {
+        return Err(ProxyError::Overloaded);
+    }
+    // A forward proxy's request forms, whatever host they name.
+    target::reverse_proxy_form(req)?;
+    // Host and origin policy, after one look at the names the phases ask about.
+    let seen = Seen::of(req.headers());
+    ex.origin = policy::check(snapshot, req, seen)?;
+    if let Some(answer) = policy::preflight(&ex.origin, req) {
+        return Ok(Decided::Answer(Box::new(answer)));
+    }
+    // Route.
+    let route = target::select(snapshot, req)?;
+    ex.in_flight = Some(InFlight::enter(&route.metrics.in_flight));
+    ex.route = Some(Arc::clone(&route));
+    // The length is only looked up for a route with a limit.
+    if let Some(max) = route.max_body_bytes {
+        if declared_length(req.headers()).is_some_and(|len| len > max) {
+            return Err(ProxyError::PayloadTooLarge);
+        }
+    }
+    let cell = token_cell(snapshot, &route, req.headers())?;
+    Ok(Decided::Route(route, cell, seen))
+}
+
 #[allow(clippy::manual_async_fn)] // see above: an `async fn` doubles the request
 fn phases<'a>(
     snapshot: &'a Snapshot,
@@ -102,38 +206,20 @@ fn phases<'a>(
     mut req: Request<Incoming>,
 ) -> impl Future<Output = Result<Forwarded, ProxyError>> + Send + 'a {
     async move {
-        // Admission.
-        if !admitted {
-            return Err(ProxyError::Overloaded);
-        }
-        // A forward proxy's request forms, whatever host they name.
-        target::reverse_proxy_form(&req)?;
-        // Host and origin policy, after one look at the names the phases ask about.
-        let seen = Seen::of(req.headers());
-        ex.origin = policy::check(snapshot, &req, seen)?;
-        if let Some(answer) = policy::preflight(&ex.origin, &req) {
-            return Ok(Forwarded {
-                resp: answer,
-                upgrade: None,
-            });
-        }
-        // Route.
-        let route = target::select(snapshot, &req)?;
-        ex.in_flight = Some(InFlight::enter(&route.metrics.in_flight));
-        ex.route = Some(Arc::clone(&route));
-        // The length is only looked up for a route with a limit.
-        if let Some(max) = route.max_body_bytes {
-            if declared_length(req.headers()).is_some_and(|len| len > max) {
-                return Err(ProxyError::PayloadTooLarge);
+        let (route, cell, token, seen) = match front(snapshot, ex, admitted, &req).await? {
+            Front::Answer(resp) => {
+                return Ok(Forwarded {
+                    resp: *resp,
+                    upgrade: None,
+                })
             }
-        }
-        // Token: parked here while a refresh is under way, holding no upstream connection.
-        let cell = token_cell(snapshot, &route, req.headers())?;
-        let client = &route.provider.client;
-        let token = cell
-            .get(client)
-            .await
-            .map_err(|e| unavailable(snapshot, &cell, e))?;
+            Front::Token {
+                route,
+                cell,
+                token,
+                seen,
+            } => (route, cell, token, seen),
+        };
         // Rewrite and inject.
         let upgrading = is_upgrade(req.headers(), seen);
         let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut req));

@@ -3,6 +3,7 @@
 //! the kept request goes once more.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::FutureExt;
@@ -62,10 +63,9 @@ pub async fn replay_on_401(
     replay: Option<Replay>,
     kept: Kept,
 ) -> Result<Answer, ProxyError> {
-    let client = &route.provider.client;
-    let fresh = cell.refresh(client, Some(used.generation), true).await;
+    let fresh = fresh_after_401(route, cell, used).await;
     match (fresh, replay, kept.take()) {
-        (Ok(fresh), Some(replay), Some(chunks)) => {
+        (Some(fresh), Some(replay), Some(chunks)) => {
             route.metrics.unauthorized_retries.inc();
             let (mut again, body) = Request::new(ProxyBody::replay(chunks)).into_parts();
             again.method = replay.method;
@@ -78,13 +78,25 @@ pub async fn replay_on_401(
             drop(answer);
             send(route, Request::from_parts(again, body)).await
         }
-        (Err(e), _, _) => {
-            tracing::warn!(route = %route.prefix, error = %e, "refresh after 401 failed");
-            Ok(answer)
-        }
+        (None, _, _) => Ok(answer),
         _ => {
             tracing::debug!(route = %route.prefix, "a 401 to a request that cannot be replayed");
             Ok(answer)
+        }
+    }
+}
+
+/// The token to send again with after a 401: `used` refreshed, unless a newer one replaced
+/// it meanwhile; `None` (logged) when the refresh failed. Both engines replay with it.
+pub async fn fresh_after_401(route: &Route, cell: &TokenCell, used: &Token) -> Option<Arc<Token>> {
+    match cell
+        .refresh(&route.provider.client, Some(used.generation), true)
+        .await
+    {
+        Ok(fresh) => Some(fresh),
+        Err(e) => {
+            tracing::warn!(route = %route.prefix, error = %e, "refresh after 401 failed");
+            None
         }
     }
 }
