@@ -50,18 +50,30 @@ impl Pooled {
     }
 }
 
-struct Idle {
-    conn: Pooled,
+/// A pooled connection of either engine: whether it may still be lent.
+pub trait Reusable {
+    /// Open, and nothing unasked-for waiting on it.
+    fn usable(&mut self) -> bool;
+}
+
+impl Reusable for Pooled {
+    fn usable(&mut self) -> bool {
+        !self.sender.is_closed()
+    }
+}
+
+struct Idle<T> {
+    conn: T,
     since: Instant,
 }
 
-pub struct IdleList {
-    list: Mutex<Vec<Idle>>,
+pub struct IdleList<T = Pooled> {
+    list: Mutex<Vec<Idle<T>>>,
     /// Kept at most this long unused (the upstream may close it sooner: `is_closed`).
     timeout: Duration,
 }
 
-impl IdleList {
+impl<T: Reusable> IdleList<T> {
     pub fn new(timeout: Duration) -> Self {
         IdleList {
             list: Mutex::new(Vec::new()),
@@ -70,13 +82,13 @@ impl IdleList {
     }
 
     /// The most recently used connection still open and not aged out by `now`.
-    pub fn take(&self, now: Instant) -> Option<Pooled> {
+    pub fn take(&self, now: Instant) -> Option<T> {
         let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
         // Those aged out or closed are dropped on the way. (The list is only roughly in
         // order of `since`, which is when an exchange began, and exchanges end out of order.)
-        while let Some(idle) = list.pop() {
+        while let Some(mut idle) = list.pop() {
             let fresh = now.saturating_duration_since(idle.since) <= self.timeout;
-            if fresh && !idle.conn.sender.is_closed() {
+            if fresh && idle.conn.usable() {
                 return Some(idle.conn);
             }
         }
@@ -84,8 +96,8 @@ impl IdleList {
     }
 
     /// Back to the list, as last used at `since`.
-    fn put(&self, conn: Pooled, since: Instant) {
-        if conn.sender.is_closed() {
+    pub fn put(&self, mut conn: T, since: Instant) {
+        if !conn.usable() {
             return;
         }
         let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
@@ -124,7 +136,7 @@ mod tests {
 
     #[test]
     fn an_empty_list_lends_nothing() {
-        let list = IdleList::new(Duration::from_secs(90));
+        let list = IdleList::<Pooled>::new(Duration::from_secs(90));
         assert!(list.take(Instant::now()).is_none());
     }
 }

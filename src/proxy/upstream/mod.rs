@@ -6,6 +6,7 @@
 //! showed among the proxy's top costs.
 
 mod idle;
+mod raw;
 mod tls;
 
 use std::future::Future;
@@ -23,6 +24,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tower_service::Service;
 
 pub use idle::Reuse;
+pub use raw::{Lent, RawConn};
 pub use tls::{ca_certificates, connector, Connector, TlsSetupError};
 
 use super::body::ProxyBody;
@@ -42,6 +44,10 @@ pub enum UpstreamError {
     Exchange(#[source] hyper::Error),
     #[error("the upstream did not answer in time")]
     Timeout,
+    #[error("the exchange with the upstream failed")]
+    Io(#[source] std::io::Error),
+    #[error("the upstream's answer is not valid HTTP/1.1: {0}")]
+    Malformed(&'static str),
 }
 
 impl UpstreamError {
@@ -58,6 +64,8 @@ pub struct Upstream {
     /// `scheme://authority/`: what the connector dials.
     origin: Uri,
     idle: Arc<IdleList>,
+    /// The `h1` engine's idle connections.
+    raw_idle: IdleList<RawConn>,
     /// The multiplexed connection of an upstream that chose HTTP/2: read without a lock by
     /// every request, replaced when a request finds it closed.
     h2: ArcSwapOption<H2>,
@@ -76,6 +84,7 @@ impl Upstream {
             authority,
             origin,
             idle: Arc::new(IdleList::new(IDLE_TIMEOUT)),
+            raw_idle: IdleList::new(IDLE_TIMEOUT),
             h2: ArcSwapOption::empty(),
         })
     }
@@ -194,21 +203,10 @@ impl Upstream {
             .call(self.origin.clone())
             .await
             .map_err(UpstreamError::Connect)?;
-        let h2 = stream.connected().is_negotiated_h2();
-        let io = stream;
-        if h2 {
-            let (sender, conn) = http2::Builder::new(TokioExecutor::new())
-                .timer(TokioTimer::new())
-                .handshake(io)
-                .await
-                .map_err(|e| UpstreamError::Connect(e.into()))?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, "an HTTP/2 upstream connection ended with an error");
-                }
-            });
-            return Ok(Fresh::H2(sender));
+        if stream.connected().is_negotiated_h2() {
+            return Ok(Fresh::H2(start_h2(stream).await?));
         }
+        let io = stream;
         let (sender, conn) = http1::handshake(io)
             .await
             .map_err(|e| UpstreamError::Connect(e.into()))?;
@@ -219,6 +217,21 @@ impl Upstream {
         });
         Ok(Fresh::H1(sender))
     }
+}
+
+/// The multiplexed connection on a stream whose ALPN chose HTTP/2, driven by a task of its own.
+async fn start_h2(stream: raw::Dialed) -> Result<H2, UpstreamError> {
+    let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .handshake(stream)
+        .await
+        .map_err(|e| UpstreamError::Connect(e.into()))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "an HTTP/2 upstream connection ended with an error");
+        }
+    });
+    Ok(sender)
 }
 
 /// How one try on a pooled connection went.
