@@ -225,10 +225,12 @@ pub async fn run(
     });
     let mut servers = JoinSet::new();
     let s = Arc::clone(&shared);
+    let engine = proxy::h1::Engine::new(Arc::clone(&shared), limits.max_header_bytes);
     servers.spawn(server::serve(
         "proxy",
         proxy,
         move |req| proxy::handle(Arc::clone(&s), req),
+        Some(Arc::new(engine)),
         stop_rx.clone(),
         limits,
     ));
@@ -240,7 +242,14 @@ pub async fn run(
         let Some(listener) = listener else { continue };
         let s = Arc::clone(&shared);
         let handler = move |req| admin::handle(Arc::clone(&s), surface, req);
-        servers.spawn(server::serve(name, listener, handler, stop_rx.clone(), limits));
+        servers.spawn(server::serve(
+            name,
+            listener,
+            handler,
+            None,
+            stop_rx.clone(),
+            limits,
+        ));
     }
     servers.spawn(token_files::keep(Arc::clone(&shared), stop_rx.clone()));
     if let Some(changes) = changes {

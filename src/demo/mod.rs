@@ -95,6 +95,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         "demo platform",
         listener,
         handler,
+        None,
         stopped.clone(),
         limits,
     ));

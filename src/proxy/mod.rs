@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod body;
 pub mod forward;
+pub mod h1;
 pub mod headers;
 pub mod inject;
 pub(crate) mod policy;

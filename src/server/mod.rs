@@ -4,6 +4,7 @@
 
 mod accept;
 pub mod descriptors;
+pub mod engine;
 pub mod heap;
 mod tally;
 mod version;
@@ -28,6 +29,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use accept::Backoff;
+use engine::{Conn, Engine, Rewind};
 pub use tally::ends_body;
 use tally::{Counted, Exchange, Tally, Tracked};
 use version::Version;
@@ -43,11 +45,13 @@ pub struct Limits {
 }
 
 /// Serves `handler` on `listener` until `stop` turns true, then waits up to `grace` for the
-/// connections under way.
+/// connections under way. `engine`, when given, serves HTTP/1 connections first (see
+/// `engine.rs`); hyper serves what it leaves.
 pub async fn serve<H, F, B>(
     name: &'static str,
     listener: TcpListener,
     handler: H,
+    engine: Option<Arc<dyn Engine>>,
     mut stop: watch::Receiver<bool>,
     limits: Limits,
 ) where
@@ -109,6 +113,7 @@ pub async fn serve<H, F, B>(
             handler(req).map(move |answer| answer.map(|resp| resp.map(|body| Tracked::new(body, exchange))))
         });
         let (h1, h2) = (Arc::clone(&h1), Arc::clone(&h2));
+        let engine = engine.clone();
         connections.spawn(async move {
             // Until the first bytes tell the protocol, either verdict of the watchdog (idle,
             // shutting down, too slow) ends the connection: nothing is under way.
@@ -125,7 +130,26 @@ pub async fn serve<H, F, B>(
             };
             let Some(version) = version else { return };
             tally.h2.store(version == Version::Http2, Ordering::Relaxed);
-            let io = TokioIo::new(Counted::new(stream, Arc::clone(&tally)));
+            let counted = Counted::new(stream, Arc::clone(&tally));
+            let io = match (version, engine) {
+                (Version::Http1, Some(engine)) => {
+                    let mut serving = engine.serve(Conn::new(counted, Arc::clone(&tally)));
+                    // A slow head (the watchdog's abort) ends it; idleness and shutdown are
+                    // the engine's to see between requests.
+                    let left = std::future::poll_fn(|cx| {
+                        tally.waker.register(cx.waker());
+                        if tally.abort.load(Ordering::Acquire) {
+                            return std::task::Poll::Ready(None);
+                        }
+                        serving.as_mut().poll(cx)
+                    })
+                    .await;
+                    let Some(conn) = left else { return };
+                    Rewind::new(conn.read.freeze(), conn.io)
+                }
+                _ => Rewind::new(bytes::Bytes::new(), counted),
+            };
+            let io = TokioIo::new(io);
             let mut conn = match version {
                 Version::Http1 => Serving::Http1(Box::pin(h1.serve_connection(io, service).with_upgrades())),
                 Version::Http2 => Serving::Http2(Box::pin(h2.serve_connection(io, service))),

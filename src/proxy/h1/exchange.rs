@@ -1,0 +1,215 @@
+//! One request through the `h1` engine, in the same named phases as `forward.rs` (which
+//! hyper's requests take): admission, host and origin policy, route and token are the very
+//! same functions (`forward::front`); rewrite and inject too. Send, replay and respond
+//! write and read HTTP/1.1 bytes here instead of going through hyper's types.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap};
+use http::request::Parts;
+use http::{Method, Request, StatusCode};
+use tokio::io::AsyncWrite;
+
+use super::relay::{self, Answer, Framing};
+use super::{via_h2, write};
+use crate::error::ProxyError;
+use crate::proxy::admission::Admission;
+use crate::proxy::forward::{self, Exchange, Front};
+use crate::proxy::headers::{remove_hop_by_hop, Seen};
+use crate::proxy::route::Route;
+use crate::proxy::send::fresh_after_401;
+use crate::proxy::{inject, policy, rewrite};
+use crate::snapshot::Snapshot;
+use crate::Shared;
+
+/// A connection's buffers, reused by each of its exchanges.
+#[derive(Default)]
+pub struct Buffers {
+    /// Heads being written: the upstream request's, then the client's answer's.
+    out: Vec<u8>,
+    /// What the upstream sends.
+    answer: BytesMut,
+}
+
+/// Serves one request and writes its answer; `true` when the client's connection may
+/// serve another.
+pub async fn serve<C: AsyncWrite + Unpin>(
+    shared: &Arc<Shared>,
+    client: &mut C,
+    parts: Parts,
+    bufs: &mut Buffers,
+) -> bool {
+    let started = Instant::now();
+    let snapshot = shared.snapshot.load_full();
+    let max = snapshot.config.server.max_concurrent_requests;
+    let admission = Admission::enter(Arc::clone(shared), max.unwrap_or(shared.default_max_concurrent));
+    let req = Request::from_parts(parts, ());
+    let method = req.method().clone();
+    let head_only = method == Method::HEAD;
+    let mut ex = Exchange::new();
+    let front = forward::front(&snapshot, &mut ex, admission.admitted(), &req).await;
+    let (route, cell, token, seen) = match front {
+        Ok(Front::Token {
+            route,
+            cell,
+            token,
+            seen,
+        }) => (route, cell, token, seen),
+        Ok(Front::Answer(resp)) => {
+            return local(
+                &snapshot,
+                &ex,
+                &method,
+                started,
+                client,
+                bufs,
+                (*resp).map(|_| Bytes::new()),
+            )
+            .await;
+        }
+        Err(e) => return failed(&snapshot, &ex, &method, started, client, bufs, e).await,
+    };
+    // Rewrite and inject: the head is written once, the token last, for a replay to replace.
+    let (mut parts, ()) = req.into_parts();
+    let target = parts.uri.clone();
+    if let Err(e) = rewrite::to_upstream(&mut parts, &route) {
+        return failed(&snapshot, &ex, &method, started, client, bufs, e).await;
+    }
+    inject::prepare(&mut parts.headers, &route, seen, false);
+    write::request_head(&mut bufs.out, &parts);
+    let prefix = bufs.out.len();
+    write::authorization(&mut bufs.out, &token.authorization);
+    // Send, and replay once with a refreshed token on a 401.
+    let mut sent = send(&route, &method, bufs).await;
+    if matches!(&sent, Ok(Some(a)) if a.status == StatusCode::UNAUTHORIZED) {
+        if let Some(fresh) = fresh_after_401(&route, &cell, &token).await {
+            route.metrics.unauthorized_retries.inc();
+            // The refused answer's body is not read: its connection closes.
+            drop(sent);
+            bufs.out.truncate(prefix);
+            write::authorization(&mut bufs.out, &fresh.authorization);
+            sent = send(&route, &method, bufs).await;
+        }
+    }
+    let kept = match sent {
+        Ok(Some(mut answer)) => {
+            // Respond: the answer's head as the client gets it, then its body.
+            let chunked = matches!(answer.framing, Framing::Chunked(_) | Framing::Close);
+            respond(
+                &snapshot,
+                &ex,
+                &route,
+                &method,
+                started,
+                answer.status,
+                &mut answer.headers,
+            );
+            write::answer_head(&mut bufs.out, answer.status, &answer.headers, chunked);
+            let Answer {
+                framing,
+                mut conn,
+                keep,
+                ..
+            } = answer;
+            let relayed = relay::body(client, &bufs.out, &mut conn, &mut bufs.answer, framing).await;
+            if relayed.reusable && keep {
+                route.upstream.give_back(conn, started);
+            }
+            relayed.client_ok
+        }
+        Ok(None) => match via_h2::send(&route, &cell, &token, parts, target).await {
+            Ok(mut resp) => {
+                let status = resp.status();
+                respond(
+                    &snapshot,
+                    &ex,
+                    &route,
+                    &method,
+                    started,
+                    status,
+                    resp.headers_mut(),
+                );
+                let (head, body) = resp.into_parts();
+                let empty =
+                    head_only || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+                let chunked = !empty && !head.headers.contains_key(header::CONTENT_LENGTH);
+                write::answer_head(&mut bufs.out, status, &head.headers, chunked);
+                via_h2::body(client, &bufs.out, body, chunked).await
+            }
+            Err(e) => return failed(&snapshot, &ex, &method, started, client, bufs, e).await,
+        },
+        Err(e) => return failed(&snapshot, &ex, &method, started, client, bufs, e).await,
+    };
+    drop((admission, ex));
+    kept
+}
+
+/// The respond phase on an upstream's answer: what never passes on is removed, the rate
+/// limit is published, then the bookkeeping every answer gets.
+fn respond(
+    snapshot: &Snapshot,
+    ex: &Exchange,
+    route: &Route,
+    method: &Method,
+    started: Instant,
+    status: StatusCode,
+    headers: &mut HeaderMap,
+) {
+    let seen = Seen::of(headers);
+    if seen.rate_limit() {
+        route.metrics.observe_rate_limit(headers);
+    }
+    remove_hop_by_hop(headers, seen, false);
+    if seen.cors() {
+        policy::strip_upstream_cors(headers);
+    }
+    ex.respond(snapshot, method, started, headers, status);
+}
+
+/// Send: the head in `bufs.out` to the route's upstream, and its answer's head back;
+/// `None` when the upstream speaks HTTP/2.
+async fn send(route: &Route, method: &Method, bufs: &mut Buffers) -> Result<Option<Answer>, ProxyError> {
+    let head_only = method == Method::HEAD;
+    relay::send(
+        route,
+        &bufs.out,
+        &mut bufs.answer,
+        head_only,
+        method.is_idempotent(),
+    )
+    .await
+    .map_err(ProxyError::upstream)
+}
+
+/// Respond with the error that ended the exchange.
+async fn failed<C: AsyncWrite + Unpin>(
+    snapshot: &Snapshot,
+    ex: &Exchange,
+    method: &Method,
+    started: Instant,
+    client: &mut C,
+    bufs: &mut Buffers,
+    e: ProxyError,
+) -> bool {
+    ex.failed(&e);
+    local(snapshot, ex, method, started, client, bufs, e.into_response()).await
+}
+
+/// Respond with an answer the proxy wrote.
+async fn local<C: AsyncWrite + Unpin>(
+    snapshot: &Snapshot,
+    ex: &Exchange,
+    method: &Method,
+    started: Instant,
+    client: &mut C,
+    bufs: &mut Buffers,
+    mut resp: http::Response<Bytes>,
+) -> bool {
+    let status = resp.status();
+    ex.respond(snapshot, method, started, resp.headers_mut(), status);
+    write::local(client, &mut bufs.out, resp, method == Method::HEAD)
+        .await
+        .is_ok()
+}
