@@ -266,3 +266,36 @@ async fn an_answer_that_is_not_http_is_a_502() {
     assert_eq!(body["error"], "upstream_unavailable");
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn what_never_crosses_a_proxy_is_left_out_of_an_answer_in_any_case() {
+    let fake = FakePlatform::start(Kind::Twitch).await;
+    let up = Scripted::start(|_| {
+        let text = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: keep-alive, X-Secret\r\n\
+                    X-SECRET: hop\r\nKeep-Alive: timeout=5\r\nACCESS-CONTROL-ALLOW-ORIGIN: *\r\n\
+                    Proxy-Authenticate: Basic\r\nRatelimit-Remaining: 7\r\nX-Kept: yes\r\n\
+                    Content-Length: 2\r\n\r\nok";
+        (text.as_bytes().to_vec(), false)
+    })
+    .await;
+    let proxy = proxy_to(&fake, &up).await;
+    let resp = proxy.get("/t/x").await;
+    assert_eq!(resp.status(), 200);
+    let names: Vec<String> = resp.headers().keys().map(|n| n.to_string()).collect();
+    for gone in [
+        "connection",
+        "x-secret",
+        "keep-alive",
+        "access-control-allow-origin",
+        "proxy-authenticate",
+    ] {
+        assert!(!names.iter().any(|n| n == gone), "{gone} passed: {names:?}");
+    }
+    for kept in ["content-type", "x-kept", "ratelimit-remaining", "content-length"] {
+        assert!(names.iter().any(|n| n == kept), "{kept} missing: {names:?}");
+    }
+    assert_eq!(resp.text().await.expect("body"), "ok");
+    let series = "token_sidecar_ratelimit_remaining{route=\"/t\"}";
+    assert_eq!(proxy.metric(series).await, Some(7.0));
+    proxy.stop().await;
+}

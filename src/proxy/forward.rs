@@ -64,6 +64,11 @@ impl Exchange {
         status: StatusCode,
     ) {
         policy::allow_origin(&self.origin, headers);
+        self.record(snapshot, method, started, status);
+    }
+
+    /// The route's (or the unrouted) duration and count.
+    pub fn record(&self, snapshot: &Snapshot, method: &http::Method, started: Instant, status: StatusCode) {
         match &self.route {
             Some(route) => {
                 route.metrics.duration.observe(started.elapsed().as_secs_f64());

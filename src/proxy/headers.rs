@@ -68,6 +68,8 @@ const SEC_FETCH_SITE_BIT: u32 = 1 << 10;
 const TOKEN_USER_BIT: u32 = 1 << 11;
 const CORS_BIT: u32 = 1 << 12;
 const RATE_LIMIT_BIT: u32 = 1 << 13;
+#[cfg(test)]
+const TRANSFER_ENCODING_BIT: u32 = 1 << 7;
 
 impl Seen {
     pub fn of(headers: &HeaderMap) -> Seen {
@@ -120,6 +122,54 @@ fn bit(name: &str) -> u32 {
         n if n.starts_with("access-control-") => CORS_BIT,
         _ => 0,
     }
+}
+
+/// What the `h1` engine does with an upstream answer's field, from its name as it came
+/// off the wire (any case): the same rules as `remove_hop_by_hop` and the CORS strip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerField {
+    Pass,
+    /// Hop-by-hop, `Upgrade`, or `Access-Control-*`.
+    Drop,
+    /// Dropped, after its value was read.
+    Connection,
+    TransferEncoding,
+    /// Passed on unless a transfer coding frames the body.
+    ContentLength,
+    /// Passed on, and published as a gauge.
+    RateLimit {
+        reset: bool,
+    },
+}
+
+/// Told by length first, as `bit` is: most names are none of these and cost one compare.
+/// (A test checks this against `bit`, which hyper's path uses.)
+pub fn answer_field(name: &[u8]) -> AnswerField {
+    use AnswerField::*;
+    let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+    match name.len() {
+        2 if is(b"te") => Drop,
+        7 if is(b"trailer") || is(b"upgrade") => Drop,
+        10 if is(b"connection") => Connection,
+        10 if is(b"keep-alive") => Drop,
+        14 if is(b"content-length") => ContentLength,
+        15 if is(b"ratelimit-reset") => RateLimit { reset: true },
+        16 if is(b"proxy-connection") => Drop,
+        17 if is(b"transfer-encoding") => TransferEncoding,
+        18 if is(b"proxy-authenticate") => Drop,
+        19 if is(b"proxy-authorization") => Drop,
+        19 if is(b"ratelimit-remaining") => RateLimit { reset: false },
+        n if n > 15 && name[..15].eq_ignore_ascii_case(b"access-control-") => Drop,
+        _ => Pass,
+    }
+}
+
+/// The names a `Connection` value lists for removal (not `keep-alive` or `close`, which
+/// name no field), as the engine reads them off the wire.
+pub fn listed_names(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|b| *b == b',').map(<[u8]>::trim_ascii).filter(|t| {
+        !t.is_empty() && !t.eq_ignore_ascii_case(b"keep-alive") && !t.eq_ignore_ascii_case(b"close")
+    })
 }
 
 /// The field names `Connection` lists, but `keep-alive` (a fixed hop-by-hop name already,
@@ -232,6 +282,63 @@ mod tests {
         }
         let plain = map(&[("accept", "*/*"), ("host", "localhost"), ("x-request-id", "1")]);
         assert_eq!(Seen::of(&plain), Seen::default());
+    }
+
+    #[test]
+    fn an_answer_field_is_told_in_any_case_as_the_map_rules_tell_it() {
+        use AnswerField::*;
+        for (name, field) in [
+            (&b"Content-Type"[..], Pass),
+            (b"Content-Length", ContentLength),
+            (b"Connection", Connection),
+            (b"Transfer-Encoding", TransferEncoding),
+            (b"Keep-Alive", Drop),
+            (b"Upgrade", Drop),
+            (b"Proxy-Authenticate", Drop),
+            (b"Access-Control-Allow-Origin", Drop),
+            (b"access-control-allow-credentials-and-then-some-more", Drop),
+            (b"RateLimit-Remaining", RateLimit { reset: false }),
+            (b"Ratelimit-Reset", RateLimit { reset: true }),
+            (b"X-A-Very-Long-Field-Name-That-Means-Nothing-Here", Pass),
+        ] {
+            assert_eq!(answer_field(name), field, "{}", String::from_utf8_lossy(name));
+        }
+        // The same verdict as the map rules' `bit`, for every name those know, in any case.
+        let hop_by_hop = HOP_BY_HOP;
+        let known = hop_by_hop
+            .iter()
+            .map(HeaderName::as_str)
+            .chain([
+                "upgrade",
+                "origin",
+                "sec-fetch-site",
+                "x-token-user",
+                "content-length",
+            ])
+            .chain([
+                "ratelimit-remaining",
+                "ratelimit-reset",
+                "access-control-max-age",
+                "date",
+            ]);
+        for name in known {
+            let expected = match bit(name) {
+                0 | ORIGIN_BIT | SEC_FETCH_SITE_BIT | TOKEN_USER_BIT if name == "content-length" => {
+                    ContentLength
+                }
+                0 | ORIGIN_BIT | SEC_FETCH_SITE_BIT | TOKEN_USER_BIT => Pass,
+                1 => Connection,
+                TRANSFER_ENCODING_BIT => TransferEncoding,
+                RATE_LIMIT_BIT => RateLimit {
+                    reset: name.ends_with("reset"),
+                },
+                _ => Drop,
+            };
+            assert_eq!(answer_field(name.as_bytes()), expected, "{name}");
+            assert_eq!(answer_field(name.to_uppercase().as_bytes()), expected, "{name}");
+        }
+        let listed: Vec<_> = listed_names(b"keep-alive, X-Secret ,close,,x-other").collect();
+        assert_eq!(listed, [&b"X-Secret"[..], b"x-other"]);
     }
 
     #[test]

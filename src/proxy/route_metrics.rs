@@ -152,6 +152,23 @@ impl RouteMetrics {
     }
 
     /// Publishes Twitch-style `Ratelimit-Remaining` / `Ratelimit-Reset` answer headers.
+    /// One `Ratelimit-Reset` (`reset`) or `Ratelimit-Remaining` value, as the `h1` engine
+    /// reads it off the wire.
+    pub fn observe_rate_limit_value(&self, reset: bool, value: &[u8]) {
+        let Some(n) = std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+        else {
+            return;
+        };
+        let gauge = if reset {
+            &self.ratelimit_reset
+        } else {
+            &self.ratelimit_remaining
+        };
+        gauge.set(&self.route, n);
+    }
+
     pub fn observe_rate_limit(&self, headers: &http::HeaderMap) {
         let [remaining, reset] = &RATE_LIMIT_NAMES;
         let number = |name: &HeaderName| headers.get(name)?.to_str().ok()?.trim().parse::<i64>().ok();

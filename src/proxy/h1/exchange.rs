@@ -12,8 +12,8 @@ use http::request::Parts;
 use http::{Method, Request, StatusCode};
 use tokio::io::AsyncWrite;
 
-use super::relay::{self, Answer, Framing};
-use super::{via_h2, write};
+use super::relay::{self, Answer};
+use super::{body, via_h2, write};
 use crate::error::ProxyError;
 use crate::proxy::admission::Admission;
 use crate::proxy::forward::{self, Exchange, Front};
@@ -27,8 +27,10 @@ use crate::Shared;
 /// A connection's buffers, reused by each of its exchanges.
 #[derive(Default)]
 pub struct Buffers {
-    /// Heads being written: the upstream request's, then the client's answer's.
+    /// The upstream request's head, kept for a replay.
     out: Vec<u8>,
+    /// The client's answer's head.
+    head: Vec<u8>,
     /// What the upstream sends.
     answer: BytesMut,
 }
@@ -94,28 +96,24 @@ pub async fn serve<C: AsyncWrite + Unpin>(
         }
     }
     let kept = match sent {
-        Ok(Some(mut answer)) => {
+        Ok(Some(answer)) => {
             // Respond: the answer's head as the client gets it, then its body.
-            let chunked = matches!(answer.framing, Framing::Chunked(_) | Framing::Close);
-            respond(
-                &snapshot,
-                &ex,
-                &route,
-                &method,
-                started,
-                answer.status,
-                &mut answer.headers,
-            );
-            write::answer_head(&mut bufs.out, answer.status, &answer.headers, chunked);
             let Answer {
+                status,
                 framing,
                 mut conn,
                 keep,
-                ..
             } = answer;
-            let relayed = relay::body(client, &bufs.out, &mut conn, &mut bufs.answer, framing).await;
+            write::allow_origin(&mut bufs.head, &ex.origin);
+            write::end_head(&mut bufs.head, framing.chunked());
+            ex.record(&snapshot, &method, started, status);
+            let relayed = body::relay(client, &bufs.head, &mut conn, &mut bufs.answer, framing).await;
             if relayed.reusable && keep {
                 route.upstream.give_back(conn, started);
+            }
+            if bufs.answer.capacity() > 2 * body::READ {
+                // A long answer was gathered: an idle connection keeps no more than a read's worth.
+                bufs.answer = BytesMut::new();
             }
             relayed.client_ok
         }
@@ -135,8 +133,8 @@ pub async fn serve<C: AsyncWrite + Unpin>(
                 let empty =
                     head_only || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
                 let chunked = !empty && !head.headers.contains_key(header::CONTENT_LENGTH);
-                write::answer_head(&mut bufs.out, status, &head.headers, chunked);
-                via_h2::body(client, &bufs.out, body, chunked).await
+                write::answer_head(&mut bufs.head, status, &head.headers, chunked);
+                via_h2::body(client, &bufs.head, body, chunked).await
             }
             Err(e) => return failed(&snapshot, &ex, &method, started, client, bufs, e).await,
         },
@@ -171,16 +169,14 @@ fn respond(
 /// Send: the head in `bufs.out` to the route's upstream, and its answer's head back;
 /// `None` when the upstream speaks HTTP/2.
 async fn send(route: &Route, method: &Method, bufs: &mut Buffers) -> Result<Option<Answer>, ProxyError> {
-    let head_only = method == Method::HEAD;
-    relay::send(
-        route,
-        &bufs.out,
-        &mut bufs.answer,
-        head_only,
-        method.is_idempotent(),
-    )
-    .await
-    .map_err(ProxyError::upstream)
+    let io = relay::Io {
+        request: &bufs.out,
+        head: &mut bufs.head,
+        buf: &mut bufs.answer,
+    };
+    relay::send(route, io, method == Method::HEAD, method.is_idempotent())
+        .await
+        .map_err(ProxyError::upstream)
 }
 
 /// Respond with the error that ended the exchange.

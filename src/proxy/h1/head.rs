@@ -27,33 +27,38 @@ pub enum Head {
 /// The head at the start of `buf`, taken out of it; `None` while it is incomplete and
 /// shorter than `max` bytes.
 pub fn request(buf: &mut BytesMut, max: usize) -> Option<Head> {
+    // Parsed once, over what was read frozen (no copy): every value is a slice of it.
+    let all = buf.split().freeze();
     let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
-    let len = match httparse::Request::new(&mut fields).parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() < max => return None,
-        _ => return Some(Head::Other),
+    let mut req = httparse::Request::new(&mut fields);
+    let head = match req.parse(&all) {
+        Ok(httparse::Status::Complete(len)) if len <= max => served(&req, &all).map(|head| (head, len)),
+        Ok(httparse::Status::Partial) if all.len() < max => {
+            restore(buf, all);
+            return None;
+        }
+        _ => None,
     };
-    if len > max {
-        return Some(Head::Other);
-    }
-    // Parsed again over the frozen head, so that every value is a slice of one buffer.
-    let head = buf.split_to(len).freeze();
-    match served(&head) {
-        Some(served) => Some(served),
+    match head {
+        Some((head, len)) => {
+            // What follows the head (a pipelined request) stays for the next.
+            buf.extend_from_slice(&all[len..]);
+            Some(head)
+        }
         None => {
-            // Hyper reads the head again: it goes back in front of what follows.
-            let rest = buf.split();
-            buf.extend_from_slice(&head);
-            buf.unsplit(rest);
+            // Hyper reads it all again.
+            restore(buf, all);
             Some(Head::Other)
         }
     }
 }
 
-fn served(head: &Bytes) -> Option<Head> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
-    let mut req = httparse::Request::new(&mut fields);
-    req.parse(head).ok()?;
+/// Puts back what `request` took out of `buf` (which it left empty).
+fn restore(buf: &mut BytesMut, all: Bytes) {
+    *buf = all.try_into_mut().unwrap_or_else(|all| BytesMut::from(&all[..]));
+}
+
+fn served(req: &httparse::Request<'_, '_>, all: &Bytes) -> Option<Head> {
     if req.version != Some(1) {
         return None;
     }
@@ -62,7 +67,7 @@ fn served(head: &Bytes) -> Option<Head> {
         return None;
     }
     let method = Method::from_bytes(req.method?.as_bytes()).ok()?;
-    let uri = Uri::from_maybe_shared(head.slice_ref(path.as_bytes())).ok()?;
+    let uri = Uri::from_maybe_shared(all.slice_ref(path.as_bytes())).ok()?;
     let mut headers = HeaderMap::with_capacity(req.headers.len());
     let mut close = false;
     for field in req.headers.iter() {
@@ -74,7 +79,7 @@ fn served(head: &Bytes) -> Option<Head> {
             header::CONNECTION => close |= names(field.value, b"close"),
             _ => {}
         }
-        let value = HeaderValue::from_maybe_shared(head.slice_ref(field.value)).ok()?;
+        let value = HeaderValue::from_maybe_shared(all.slice_ref(field.value)).ok()?;
         headers.append(name, value);
     }
     let (mut parts, ()) = http::Request::new(()).into_parts();

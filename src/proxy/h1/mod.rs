@@ -10,6 +10,7 @@
 //! read so far (`head::Head::Other`): hyper's path stays the one for bodies, upgrades,
 //! HTTP/1.0, and every malformed or oversized head, so those keep hyper's answers.
 
+mod body;
 mod chunked;
 mod exchange;
 mod head;

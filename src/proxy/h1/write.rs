@@ -9,6 +9,8 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use crate::policy::OriginVerdict;
+
 /// The request line and every field of `parts` but `Authorization` (the client's, never
 /// forwarded; the token goes on with `authorization`, last, so that a replay can replace it).
 pub fn request_head(out: &mut Vec<u8>, parts: &http::request::Parts) {
@@ -33,22 +35,41 @@ pub fn authorization(out: &mut Vec<u8>, value: &HeaderValue) {
 
 /// An answer's head; `chunked` adds the framing the engine chose for its body.
 pub fn answer_head(out: &mut Vec<u8>, status: StatusCode, headers: &HeaderMap, chunked: bool) {
+    status_line(out, status);
+    for (name, value) in headers {
+        field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    end_head(out, chunked);
+}
+
+/// Starts an answer's head in `out`, emptied first.
+pub fn status_line(out: &mut Vec<u8>, status: StatusCode) {
     out.clear();
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
-    for (name, value) in headers {
-        field(out, name.as_str().as_bytes(), value.as_bytes());
+}
+
+/// The respond phase's part of the policy, as `policy::allow_origin` adds it on hyper's
+/// path: a listed origin may read every answer.
+pub fn allow_origin(out: &mut Vec<u8>, verdict: &OriginVerdict) {
+    if let OriginVerdict::Listed(origin) = verdict {
+        field(out, b"access-control-allow-origin", origin.as_bytes());
+        field(out, b"vary", b"origin");
     }
+}
+
+/// Ends a head; `chunked` adds the framing the engine chose for the body.
+pub fn end_head(out: &mut Vec<u8>, chunked: bool) {
     if chunked {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
     out.extend_from_slice(b"\r\n");
 }
 
-fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+pub fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
