@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 
 use token_sidecar::metrics::Metrics;
-use token_sidecar::proxy::{headers, inject, target};
+use token_sidecar::proxy::{h1, headers, inject, target};
 use token_sidecar::secret::AccessToken;
 use token_sidecar::snapshot::Snapshot;
 use token_sidecar::store::{FileStore, StoredToken, TokenStore, Versioned};
@@ -110,6 +110,21 @@ fn request_path(c: &mut Criterion) {
         )
     });
     c.bench_function("token read", |b| b.iter(|| cell.fresh()));
+    // The h1 engine's wire work: a request head read into the phases' types, and an
+    // answer's fields told apart (nginx's five).
+    const HEAD: &[u8] = b"GET /helix/users?login=x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\
+        User-Agent: bot/1.0\r\nAccept: application/json\r\nAccept-Encoding: gzip\r\n\r\n";
+    c.bench_function("h1: request head", |b| {
+        b.iter_batched(
+            || bytes::BytesMut::from(HEAD),
+            |mut buf| h1::head::request(&mut buf, 65536),
+            BatchSize::SmallInput,
+        )
+    });
+    let answer = ["Server", "Date", "Content-Type", "Content-Length", "Connection"];
+    c.bench_function("h1: answer fields", |b| {
+        b.iter(|| answer.map(|name| headers::answer_field(name.as_bytes())))
+    });
     c.bench_function("metrics: resolved handles", |b| {
         b.iter(|| {
             route.metrics.requests.inc(&Method::GET, StatusCode::OK);

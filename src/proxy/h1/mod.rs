@@ -13,7 +13,7 @@
 mod body;
 mod chunked;
 mod exchange;
-mod head;
+pub mod head;
 mod relay;
 mod via_h2;
 mod write;

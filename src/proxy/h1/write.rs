@@ -85,8 +85,12 @@ pub async fn local<W: AsyncWrite + Unpin>(
     head_only: bool,
 ) -> io::Result<()> {
     let len = resp.body().len();
+    let status = resp.status();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    // A 204 or a 304 has no body, and no length to say (RFC 9110 §8.6).
+    if status != StatusCode::NO_CONTENT && status != StatusCode::NOT_MODIFIED {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
     if !h.contains_key(header::DATE) {
         let date = httpdate::fmt_http_date(SystemTime::now());
         if let Ok(date) = HeaderValue::from_str(&date) {
@@ -163,5 +167,12 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("\r\n\r\n{}"), "{text}");
+        // A preflight's 204 says no length.
+        let resp = Response::builder().status(204).body(Bytes::new()).expect("resp");
+        let (mut out, mut sent) = (Vec::new(), Vec::new());
+        local(&mut sent, &mut out, resp, false).await.expect("write");
+        let text = String::from_utf8(sent).expect("text");
+        assert!(text.starts_with("HTTP/1.1 204 No Content\r\n"), "{text}");
+        assert!(!text.contains("content-length"), "{text}");
     }
 }
