@@ -33,6 +33,14 @@ pub struct Buffers {
     head: Vec<u8>,
     /// What the upstream sends.
     answer: BytesMut,
+    /// The last request's header map, emptied: the next request's fields reuse its memory.
+    headers: HeaderMap,
+}
+
+impl Buffers {
+    pub fn spare_headers(&mut self) -> HeaderMap {
+        std::mem::take(&mut self.headers)
+    }
 }
 
 /// Serves one request and writes its answer; `true` when the client's connection may
@@ -97,6 +105,8 @@ pub async fn serve<C: AsyncWrite + Unpin>(
     }
     let kept = match sent {
         Ok(Some(answer)) => {
+            bufs.headers = parts.headers;
+            bufs.headers.clear();
             // Respond: the answer's head as the client gets it, then its body.
             let Answer {
                 status,

@@ -24,62 +24,93 @@ pub enum Head {
     Other,
 }
 
+/// Where a field's name and value lie in the head.
+#[derive(Clone, Copy, Default)]
+struct Span {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+/// What one parse found, as places in the head rather than borrows of it, so that the
+/// head can then be frozen and shared by the values without a second parse.
+struct Found {
+    len: usize,
+    method: (usize, usize),
+    path: (usize, usize),
+    version: Option<u8>,
+    fields: usize,
+}
+
 /// The head at the start of `buf`, taken out of it; `None` while it is incomplete and
-/// shorter than `max` bytes.
-pub fn request(buf: &mut BytesMut, max: usize) -> Option<Head> {
-    // Parsed once, over what was read frozen (no copy): every value is a slice of it.
-    let all = buf.split().freeze();
-    let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
-    let mut req = httparse::Request::new(&mut fields);
-    let head = match req.parse(&all) {
-        Ok(httparse::Status::Complete(len)) if len <= max => served(&req, &all).map(|head| (head, len)),
-        Ok(httparse::Status::Partial) if all.len() < max => {
-            restore(buf, all);
-            return None;
+/// shorter than `max` bytes. `headers`: an empty map whose memory the head's fields reuse.
+pub fn request(buf: &mut BytesMut, max: usize, headers: HeaderMap) -> Option<Head> {
+    let mut spans = [Span::default(); MAX_FIELDS];
+    let found = {
+        let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
+        let mut req = httparse::Request::new(&mut fields);
+        match req.parse(buf) {
+            Ok(httparse::Status::Complete(len)) if len <= max => {
+                // A complete head has both; `Other` is only for the type's sake.
+                let (Some(method), Some(path)) = (req.method, req.path) else {
+                    return Some(Head::Other);
+                };
+                let at = |s: &[u8]| (s.as_ptr() as usize - buf.as_ptr() as usize, s.len());
+                for (span, field) in spans.iter_mut().zip(req.headers.iter()) {
+                    *span = Span {
+                        name: at(field.name.as_bytes()),
+                        value: at(field.value),
+                    };
+                }
+                Found {
+                    len,
+                    method: at(method.as_bytes()),
+                    path: at(path.as_bytes()),
+                    version: req.version,
+                    fields: req.headers.len(),
+                }
+            }
+            Ok(httparse::Status::Partial) if buf.len() < max => return None,
+            _ => return Some(Head::Other),
         }
-        _ => None,
     };
-    match head {
-        Some((head, len)) => {
-            // What follows the head (a pipelined request) stays for the next.
-            buf.extend_from_slice(&all[len..]);
-            Some(head)
-        }
+    // Whole: the head is frozen (no copy) and every value becomes a slice of it.
+    let head = buf.split_to(found.len).freeze();
+    match served(&head, &found, &spans[..found.fields], headers) {
+        Some(served) => Some(served),
         None => {
-            // Hyper reads it all again.
-            restore(buf, all);
+            // Hyper reads the head again: it goes back in front of what follows.
+            let rest = buf.split();
+            buf.extend_from_slice(&head);
+            buf.unsplit(rest);
             Some(Head::Other)
         }
     }
 }
 
-/// Puts back what `request` took out of `buf` (which it left empty).
-fn restore(buf: &mut BytesMut, all: Bytes) {
-    *buf = all.try_into_mut().unwrap_or_else(|all| BytesMut::from(&all[..]));
-}
-
-fn served(req: &httparse::Request<'_, '_>, all: &Bytes) -> Option<Head> {
-    if req.version != Some(1) {
+fn served(head: &Bytes, found: &Found, spans: &[Span], mut headers: HeaderMap) -> Option<Head> {
+    let bytes = |(at, len): (usize, usize)| &head[at..at + len];
+    if found.version != Some(1) {
         return None;
     }
-    let path = req.path?;
-    if !path.starts_with('/') {
+    let path = bytes(found.path);
+    if !path.starts_with(b"/") {
         return None;
     }
-    let method = Method::from_bytes(req.method?.as_bytes()).ok()?;
-    let uri = Uri::from_maybe_shared(all.slice_ref(path.as_bytes())).ok()?;
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    let method = Method::from_bytes(bytes(found.method)).ok()?;
+    let uri = Uri::from_maybe_shared(head.slice_ref(path)).ok()?;
+    headers.reserve(spans.len());
     let mut close = false;
-    for field in req.headers.iter() {
-        let name = HeaderName::from_bytes(field.name.as_bytes()).ok()?;
+    for span in spans {
+        let value = bytes(span.value);
+        let name = HeaderName::from_bytes(bytes(span.name)).ok()?;
         match name {
             // A body, a protocol switch or an interim answer: hyper's.
             header::TRANSFER_ENCODING | header::UPGRADE | header::EXPECT => return None,
-            header::CONTENT_LENGTH if field.value != b"0" => return None,
-            header::CONNECTION => close |= names(field.value, b"close"),
+            header::CONTENT_LENGTH if value != b"0" => return None,
+            header::CONNECTION => close |= names(value, b"close"),
             _ => {}
         }
-        let value = HeaderValue::from_maybe_shared(all.slice_ref(field.value)).ok()?;
+        let value = HeaderValue::from_maybe_shared(head.slice_ref(value)).ok()?;
         headers.append(name, value);
     }
     let (mut parts, ()) = http::Request::new(()).into_parts();
@@ -102,7 +133,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Option<Head> {
-        request(&mut BytesMut::from(text), 8192)
+        request(&mut BytesMut::from(text), 8192, HeaderMap::new())
     }
 
     #[test]
@@ -138,7 +169,10 @@ mod tests {
             "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
         ] {
             let mut buf = BytesMut::from(text);
-            assert!(matches!(request(&mut buf, 8192), Some(Head::Other)), "{text:?}");
+            assert!(
+                matches!(request(&mut buf, 8192, HeaderMap::new()), Some(Head::Other)),
+                "{text:?}"
+            );
             // Every byte is still there for hyper.
             assert_eq!(&buf[..], text.as_bytes(), "{text:?}");
         }
@@ -147,14 +181,31 @@ mod tests {
     #[test]
     fn an_incomplete_head_waits_until_it_is_too_long() {
         let mut buf = BytesMut::from("GET / HTTP/1.1\r\nHost: x\r\n");
-        assert!(request(&mut buf, 8192).is_none());
-        assert!(matches!(request(&mut buf, 16), Some(Head::Other)));
+        assert!(request(&mut buf, 8192, HeaderMap::new()).is_none());
+        assert!(matches!(
+            request(&mut buf, 16, HeaderMap::new()),
+            Some(Head::Other)
+        ));
+    }
+
+    #[test]
+    fn waiting_for_the_rest_of_a_head_keeps_the_buffer() {
+        let mut buf = BytesMut::with_capacity(4096);
+        assert!(request(&mut buf, 8192, HeaderMap::new()).is_none());
+        assert_eq!(buf.capacity(), 4096, "an empty buffer is left alone");
+        buf.extend_from_slice(b"GET / HTTP/1.1\r\nHo");
+        assert!(request(&mut buf, 8192, HeaderMap::new()).is_none());
+        assert_eq!(&buf[..], b"GET / HTTP/1.1\r\nHo");
+        assert_eq!(buf.capacity(), 4096, "the room to read the rest stays");
     }
 
     #[test]
     fn what_follows_a_head_stays_for_the_next() {
         let mut buf = BytesMut::from("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
-        assert!(matches!(request(&mut buf, 8192), Some(Head::Served { .. })));
+        assert!(matches!(
+            request(&mut buf, 8192, HeaderMap::new()),
+            Some(Head::Served { .. })
+        ));
         assert_eq!(&buf[..], b"GET /b HTTP/1.1\r\n\r\n");
     }
 }

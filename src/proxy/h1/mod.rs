@@ -48,7 +48,7 @@ async fn connection(engine: Arc<Engine>, mut conn: Conn) -> Option<Conn> {
     let mut bufs = exchange::Buffers::default();
     loop {
         let head = loop {
-            if let Some(head) = head::request(&mut conn.read, engine.max_head) {
+            if let Some(head) = head::request(&mut conn.read, engine.max_head, bufs.spare_headers()) {
                 break head;
             }
             match conn.read_more().await {
