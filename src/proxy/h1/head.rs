@@ -5,6 +5,8 @@
 //! upgrade or an `Expect`, in origin form. Anything else (and anything malformed or too
 //! large) goes to hyper with every byte read so far, so hyper's answers stay the answers.
 
+use std::mem::MaybeUninit;
+
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Uri, Version};
@@ -24,11 +26,12 @@ pub enum Head {
     Other,
 }
 
-/// Where a field's name and value lie in the head.
+/// Where a field's name and value lie in the head (a head is at most `max` bytes, which
+/// `u32` holds: the limits are far below 4 GiB).
 #[derive(Clone, Copy, Default)]
 struct Span {
-    name: (usize, usize),
-    value: (usize, usize),
+    name: (u32, u32),
+    value: (u32, u32),
 }
 
 /// What one parse found, as places in the head rather than borrows of it, so that the
@@ -46,19 +49,24 @@ struct Found {
 pub fn request(buf: &mut BytesMut, max: usize, headers: HeaderMap) -> Option<Head> {
     let mut spans = [Span::default(); MAX_FIELDS];
     let found = {
-        let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
-        let mut req = httparse::Request::new(&mut fields);
-        match req.parse(buf) {
+        // Uninitialised: a zeroed array would be 2 KiB written per request for nothing.
+        let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
+        let mut req = httparse::Request::new(&mut []);
+        match req.parse_with_uninit_headers(buf, &mut fields) {
             Ok(httparse::Status::Complete(len)) if len <= max => {
                 // A complete head has both; `Other` is only for the type's sake.
                 let (Some(method), Some(path)) = (req.method, req.path) else {
                     return Some(Head::Other);
                 };
                 let at = |s: &[u8]| (s.as_ptr() as usize - buf.as_ptr() as usize, s.len());
+                let at32 = |s: &[u8]| {
+                    let (at, len) = at(s);
+                    (at as u32, len as u32)
+                };
                 for (span, field) in spans.iter_mut().zip(req.headers.iter()) {
                     *span = Span {
-                        name: at(field.name.as_bytes()),
-                        value: at(field.value),
+                        name: at32(field.name.as_bytes()),
+                        value: at32(field.value),
                     };
                 }
                 Found {
@@ -89,6 +97,7 @@ pub fn request(buf: &mut BytesMut, max: usize, headers: HeaderMap) -> Option<Hea
 
 fn served(head: &Bytes, found: &Found, spans: &[Span], mut headers: HeaderMap) -> Option<Head> {
     let bytes = |(at, len): (usize, usize)| &head[at..at + len];
+    let field = |(at, len): (u32, u32)| bytes((at as usize, len as usize));
     if found.version != Some(1) {
         return None;
     }
@@ -101,8 +110,8 @@ fn served(head: &Bytes, found: &Found, spans: &[Span], mut headers: HeaderMap) -
     headers.reserve(spans.len());
     let mut close = false;
     for span in spans {
-        let value = bytes(span.value);
-        let name = HeaderName::from_bytes(bytes(span.name)).ok()?;
+        let value = field(span.value);
+        let name = HeaderName::from_bytes(field(span.name)).ok()?;
         match name {
             // A body, a protocol switch or an interim answer: hyper's.
             header::TRANSFER_ENCODING | header::UPGRADE | header::EXPECT => return None,

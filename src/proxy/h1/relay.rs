@@ -3,6 +3,7 @@
 //! gets it (what never crosses a proxy left out) straight from the bytes that arrived.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
@@ -112,9 +113,15 @@ where
     let mut answered = false;
     loop {
         if !buf.is_empty() {
-            let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
-            let mut resp = httparse::Response::new(&mut fields);
-            match resp.parse(buf) {
+            // Uninitialised: a zeroed array would be 3 KiB written per answer for nothing.
+            let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
+            let mut resp = httparse::Response::new(&mut []);
+            let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+                &mut resp,
+                buf,
+                &mut fields,
+            );
+            match parsed {
                 // An interim answer (100, 103): not passed on; the final one follows, maybe
                 // already read.
                 Ok(httparse::Status::Complete(len))
