@@ -5,7 +5,7 @@
 use http::request::Parts;
 use http::{Uri, Version};
 
-use super::route::{match_prefix, rewrite, Route};
+use super::route::{match_prefix, rewrite, target_pieces, Route};
 use crate::error::ProxyError;
 
 pub fn to_upstream(parts: &mut Parts, route: &Route) -> Result<(), ProxyError> {
@@ -16,4 +16,12 @@ pub fn to_upstream(parts: &mut Parts, route: &Route) -> Result<(), ProxyError> {
     // The upstream connection decides the version (HTTP/2 when ALPN agrees).
     parts.version = Version::HTTP_11;
     Ok(())
+}
+
+/// The same target as `to_upstream`'s, in pieces that borrow the client's target and the
+/// route (the `h1` engine writes them straight into its request line: no allocation, and no
+/// parse of a target whose parts were each valid already).
+pub fn upstream_target<'a>(uri: &'a Uri, route: &'a Route) -> [&'a str; 4] {
+    let rest = match_prefix(&route.prefix, uri.path()).unwrap_or("");
+    target_pieces(&route.base_path, rest, uri.query())
 }

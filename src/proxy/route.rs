@@ -64,20 +64,29 @@ pub fn match_prefix<'p>(prefix: &str, path: &'p str) -> Option<&'p str> {
 
 /// The upstream request target: the base path, then the rest, then the query.
 pub fn rewrite(base_path: &str, rest: &str, query: Option<&str>) -> Result<PathAndQuery, http::Error> {
+    let pieces = target_pieces(base_path, rest, query);
     // The exact length: a `String` whose capacity is its length becomes the target's bytes
     // without a second allocation.
-    let path = (base_path.len() + rest.len()).max(1);
-    let mut target = String::with_capacity(path + query.map_or(0, |q| q.len() + 1));
-    target.push_str(base_path);
-    target.push_str(rest);
-    if target.is_empty() {
-        target.push('/');
-    }
-    if let Some(q) = query {
-        target.push('?');
-        target.push_str(q);
+    let mut target = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+    for piece in pieces {
+        target.push_str(piece);
     }
     Ok(PathAndQuery::try_from(target)?)
+}
+
+/// The upstream request target in pieces, in order (the `h1` engine writes them into the
+/// request line as they are): the base path, the rest (`/` when both are empty), then `?`
+/// and the query when there is one.
+pub fn target_pieces<'a>(base_path: &'a str, rest: &'a str, query: Option<&'a str>) -> [&'a str; 4] {
+    let rest = if base_path.is_empty() && rest.is_empty() {
+        "/"
+    } else {
+        rest
+    };
+    match query {
+        Some(query) => [base_path, rest, "?", query],
+        None => [base_path, rest, "", ""],
+    }
 }
 
 #[cfg(test)]

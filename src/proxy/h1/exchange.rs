@@ -83,12 +83,9 @@ pub async fn serve<C: AsyncWrite + Unpin>(
     };
     // Rewrite and inject: the head is written once, the token last, for a replay to replace.
     let (mut parts, ()) = req.into_parts();
-    let target = parts.uri.clone();
-    if let Err(e) = rewrite::to_upstream(&mut parts, &route) {
-        return failed(&snapshot, &ex, &method, started, client, bufs, e).await;
-    }
     inject::prepare(&mut parts.headers, &route, seen, false);
-    write::request_head(&mut bufs.out, &parts);
+    let target = rewrite::upstream_target(&parts.uri, &route);
+    write::request_head(&mut bufs.out, &parts.method, target, &parts.headers);
     let prefix = bufs.out.len();
     write::authorization(&mut bufs.out, &token.authorization);
     // Send, and replay once with a refreshed token on a 401.
@@ -127,7 +124,7 @@ pub async fn serve<C: AsyncWrite + Unpin>(
             }
             relayed.client_ok
         }
-        Ok(None) => match via_h2::send(&route, &cell, &token, parts, target).await {
+        Ok(None) => match via_h2::send(&route, &cell, &token, parts).await {
             Ok(mut resp) => {
                 let status = resp.status();
                 respond(

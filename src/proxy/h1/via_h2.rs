@@ -3,7 +3,7 @@
 //! HTTP/1.1 client by the engine.
 
 use http::request::Parts;
-use http::{Request, Response, StatusCode, Uri};
+use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -12,19 +12,20 @@ use super::write::{chunk, write_two};
 use crate::error::ProxyError;
 use crate::oauth::{Token, TokenCell};
 use crate::proxy::body::{Kept, ProxyBody};
-use crate::proxy::inject;
 use crate::proxy::route::Route;
 use crate::proxy::send::{replay_on_401, send as send_upstream, Replay};
+use crate::proxy::{inject, rewrite};
 
-/// `parts`: rewritten and prepared, without the token; `target`: the client's, which a
-/// replay rewrites again.
+/// `parts`: prepared, without the token, and still with the client's target, which the
+/// rewrite phase moves here (and a replay again).
 pub async fn send(
     route: &Route,
     cell: &TokenCell,
     token: &Token,
     mut parts: Parts,
-    target: Uri,
 ) -> Result<Response<Incoming>, ProxyError> {
+    let target = parts.uri.clone();
+    rewrite::to_upstream(&mut parts, route)?;
     let replay = Replay::keep(&parts, target);
     inject::token(&mut parts.headers, &token.authorization);
     let answer = send_upstream(route, Request::from_parts(parts, ProxyBody::Empty)).await?;

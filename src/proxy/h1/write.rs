@@ -6,21 +6,23 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::policy::OriginVerdict;
 
-/// The request line and every field of `parts` but `Authorization` (the client's, never
-/// forwarded; the token goes on with `authorization`, last, so that a replay can replace it).
-pub fn request_head(out: &mut Vec<u8>, parts: &http::request::Parts) {
+/// The request line, with the rewritten `target` in pieces, and every field of `headers` but
+/// `Authorization` (the client's, never forwarded; the token goes on with `authorization`,
+/// last, so that a replay can replace it).
+pub fn request_head(out: &mut Vec<u8>, method: &Method, target: [&str; 4], headers: &HeaderMap) {
     out.clear();
-    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
-    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    out.extend_from_slice(target.as_bytes());
+    for piece in target {
+        out.extend_from_slice(piece.as_bytes());
+    }
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in &parts.headers {
+    for (name, value) in headers {
         if name != header::AUTHORIZATION {
             field(out, name.as_str().as_bytes(), value.as_bytes());
         }
@@ -143,7 +145,7 @@ mod tests {
             .append("accept", HeaderValue::from_static("*/*"));
         let (parts, ()) = req.into_parts();
         let mut out = Vec::new();
-        request_head(&mut out, &parts);
+        request_head(&mut out, &parts.method, ["/x", "", "?", "y=1"], &parts.headers);
         authorization(&mut out, &HeaderValue::from_static("Bearer ours"));
         let text = String::from_utf8(out).expect("text");
         assert_eq!(
