@@ -1,6 +1,7 @@
 //! The proxy listener's request path, one phase a file: admission → host and origin
 //! policy → route → token → rewrite → inject → send → replay → respond (`forward` runs them
-//! in order). Bodies stream both ways.
+//! in order over hyper's types; `h1`, the listener's own HTTP/1.1 engine, runs the same
+//! phases over the bytes for requests without a body). Bodies stream both ways.
 
 pub mod admission;
 pub mod body;
