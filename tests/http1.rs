@@ -299,3 +299,33 @@ async fn what_never_crosses_a_proxy_is_left_out_of_an_answer_in_any_case() {
     assert_eq!(proxy.metric(series).await, Some(7.0));
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn an_answer_with_bare_line_feeds_reaches_the_client_with_crlf_lines() {
+    let fake = FakePlatform::start(Kind::Twitch).await;
+    let up = Scripted::start(|_| {
+        let text = "HTTP/1.1 200 OK\r\nX-A: 1\nX-B: 2   \r\nX-C: 3\nContent-Length: 2\r\n\r\nok";
+        (text.as_bytes().to_vec(), false)
+    })
+    .await;
+    let proxy = proxy_to(&fake, &up).await;
+    let mut s = TcpStream::connect(proxy.addr).await.expect("connect");
+    s.write_all(b"GET /t/a HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .expect("write");
+    let got = read_until(&mut s, |g| g.ends_with(b"ok")).await;
+    let head = got.split("\r\n\r\n").next().unwrap_or("");
+    assert!(
+        !head.replace("\r\n", "").contains('\n'),
+        "a bare LF passed: {got:?}"
+    );
+    for line in [
+        "\r\nX-A: 1\r\n",
+        "\r\nX-B: 2   \r\n",
+        "\r\nX-C: 3\r\n",
+        "\r\nContent-Length: 2",
+    ] {
+        assert!(got.contains(line), "{line:?} missing: {got:?}");
+    }
+    proxy.stop().await;
+}

@@ -64,7 +64,7 @@ pub async fn send(
         let (stream, timer) = conn.parts(deadline);
         let exchanged = tokio::select! {
             biased;
-            exchanged = exchange(stream, io.request, io.buf, |resp| head(resp, io.head, head_only, route)) => exchanged,
+            exchanged = exchange(stream, io.request, io.buf, |resp, bytes| head(resp, bytes, io.head, head_only, route)) => exchanged,
             () = timer => return Err(UpstreamError::Timeout),
         };
         match exchanged {
@@ -93,12 +93,12 @@ enum Failed {
 }
 
 /// Writes the request head, then reads until a final answer's head is whole and hands it
-/// to `take`; the head's bytes then leave `buf`.
+/// (and the bytes it was parsed from) to `take`; the head's bytes then leave `buf`.
 async fn exchange<S, T>(
     io: &mut S,
     request: &[u8],
     buf: &mut BytesMut,
-    mut take: impl FnMut(&httparse::Response<'_, '_>) -> Result<T, &'static str>,
+    mut take: impl FnMut(&httparse::Response<'_, '_>, &[u8]) -> Result<T, &'static str>,
 ) -> Result<T, Failed>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -131,7 +131,7 @@ where
                     continue;
                 }
                 Ok(httparse::Status::Complete(len)) => {
-                    let taken = take(&resp).map_err(Failed::Malformed)?;
+                    let taken = take(&resp, buf).map_err(Failed::Malformed)?;
                     buf.advance(len);
                     return Ok(taken);
                 }
@@ -160,6 +160,7 @@ where
 /// connection stays open.
 fn head(
     resp: &httparse::Response<'_, '_>,
+    bytes: &[u8],
     out: &mut Vec<u8>,
     head_only: bool,
     route: &Route,
@@ -174,8 +175,10 @@ fn head(
     let (mut length, mut coded, mut chunked) = (None, false, false);
     // Allocates only for a `Connection` that lists names, which is rare.
     let mut listed = Vec::new();
-    for field in resp.headers.iter() {
-        match answer_field(field.name.as_bytes()) {
+    let mut kinds = [AnswerField::Pass; MAX_FIELDS];
+    for (field, kind) in resp.headers.iter().zip(kinds.iter_mut()) {
+        *kind = answer_field(field.name.as_bytes());
+        match kind {
             AnswerField::ContentLength => {
                 let n = std::str::from_utf8(field.value)
                     .ok()
@@ -208,9 +211,12 @@ fn head(
         length.map_or(Framing::Close, Framing::Length)
     };
     write::status_line(out, status);
-    for field in resp.headers.iter() {
+    // Kept lines go out as they came, a run of neighbours in one copy (nginx's answers keep
+    // all but their last line).
+    let mut lines = Lines::new(bytes, out);
+    for (field, kind) in resp.headers.iter().zip(kinds) {
         let name = field.name.as_bytes();
-        match answer_field(name) {
+        match kind {
             AnswerField::Drop | AnswerField::Connection | AnswerField::TransferEncoding => continue,
             // Transfer-Encoding overrides Content-Length, which is dropped (RFC 9112 §6.3).
             AnswerField::ContentLength if coded => continue,
@@ -220,7 +226,54 @@ fn head(
         if !listed.is_empty() && listed.iter().any(|l: &&[u8]| l.eq_ignore_ascii_case(name)) {
             continue;
         }
-        write::field(out, name, field.value);
+        lines.keep(name, field.value);
     }
+    lines.flush();
     Ok((status, framing, keep))
+}
+
+/// Copies kept field lines from the answer's bytes: neighbouring lines as one run. A line
+/// that does not end in CRLF (httparse also takes a bare LF) is written anew instead.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    out: &'a mut Vec<u8>,
+    /// The run of lines not yet copied, as a range of `bytes`.
+    run: Option<(usize, usize)>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8], out: &'a mut Vec<u8>) -> Self {
+        Lines {
+            bytes,
+            out,
+            run: None,
+        }
+    }
+
+    fn keep(&mut self, name: &[u8], value: &[u8]) {
+        let base = self.bytes.as_ptr() as usize;
+        let start = name.as_ptr() as usize - base;
+        let value_end = value.as_ptr() as usize - base + value.len();
+        // The line ends after the blanks httparse trimmed off the value, at its LF.
+        let lf = self.bytes[value_end..].iter().position(|b| *b == b'\n');
+        match lf.map(|at| value_end + at + 1) {
+            Some(end) if self.bytes[end - 2] == b'\r' => match &mut self.run {
+                Some((_, run_end)) if *run_end == start => *run_end = end,
+                _ => {
+                    self.flush();
+                    self.run = Some((start, end));
+                }
+            },
+            _ => {
+                self.flush();
+                write::field(self.out, name, value);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some((start, end)) = self.run.take() {
+            self.out.extend_from_slice(&self.bytes[start..end]);
+        }
+    }
 }
