@@ -31,14 +31,19 @@ pub(super) struct Exchange {
     pub origin: OriginVerdict,
     pub route: Option<Arc<Route>>,
     pub in_flight: Option<InFlight>,
+    /// The request's method and arrival, for the count and the duration.
+    pub method: http::Method,
+    pub started: Instant,
 }
 
 impl Exchange {
-    pub fn new() -> Self {
+    pub fn new(method: http::Method, started: Instant) -> Self {
         Exchange {
             origin: OriginVerdict::Local,
             route: None,
             in_flight: None,
+            method,
+            started,
         }
     }
 
@@ -55,26 +60,22 @@ impl Exchange {
 
     /// The respond phase's bookkeeping: what the answer may carry to a browser, then the
     /// route's (or the unrouted) duration and count.
-    pub fn respond(
-        &self,
-        snapshot: &Snapshot,
-        method: &http::Method,
-        started: Instant,
-        headers: &mut http::HeaderMap,
-        status: StatusCode,
-    ) {
+    pub fn respond(&self, snapshot: &Snapshot, headers: &mut http::HeaderMap, status: StatusCode) {
         policy::allow_origin(&self.origin, headers);
-        self.record(snapshot, method, started, status);
+        self.record(snapshot, status);
     }
 
     /// The route's (or the unrouted) duration and count.
-    pub fn record(&self, snapshot: &Snapshot, method: &http::Method, started: Instant, status: StatusCode) {
+    pub fn record(&self, snapshot: &Snapshot, status: StatusCode) {
         match &self.route {
             Some(route) => {
-                route.metrics.duration.observe(started.elapsed().as_secs_f64());
-                route.metrics.requests.inc(method, status);
+                route
+                    .metrics
+                    .duration
+                    .observe(self.started.elapsed().as_secs_f64());
+                route.metrics.requests.inc(&self.method, status);
             }
-            None => snapshot.unrouted.inc(method, status),
+            None => snapshot.unrouted.inc(&self.method, status),
         }
     }
 }
@@ -95,11 +96,10 @@ pub fn handle(
     async move {
         let started = Instant::now();
         let snapshot = shared.snapshot.load_full();
-        let method = req.method().clone();
         let max = snapshot.config.server.max_concurrent_requests;
         let max = max.unwrap_or(shared.default_max_concurrent);
         let admission = Admission::enter(shared, max);
-        let mut ex = Exchange::new();
+        let mut ex = Exchange::new(req.method().clone(), started);
         let outcome = phases(&snapshot, &mut ex, admission.admitted(), req).await;
         let (mut resp, upgrade) = match outcome {
             Ok(Forwarded { resp, upgrade }) => (resp, upgrade),
@@ -109,7 +109,7 @@ pub fn handle(
             }
         };
         let status = resp.status();
-        ex.respond(&snapshot, &method, started, resp.headers_mut(), status);
+        ex.respond(&snapshot, resp.headers_mut(), status);
         let held = Held {
             admission,
             in_flight: ex.in_flight.take(),
@@ -256,10 +256,7 @@ fn phases<'a>(
         } else {
             resp
         };
-        let answer = Seen::of(resp.headers());
-        if answer.rate_limit() {
-            route.metrics.observe_rate_limit(resp.headers());
-        }
+        let answer = publish_rate_limit(&route, resp.headers());
         if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_upgrade)) = (resp.status(), client_upgrade) {
             let upstream_upgrade = hyper::upgrade::on(&mut resp);
             return Ok(Forwarded {
@@ -267,14 +264,30 @@ fn phases<'a>(
                 upgrade: Some((client_upgrade, upstream_upgrade)),
             });
         }
-        remove_hop_by_hop(resp.headers_mut(), answer, false);
-        if answer.cors() {
-            policy::strip_upstream_cors(resp.headers_mut());
-        }
+        strip_answer(resp.headers_mut(), answer);
         Ok(Forwarded {
             resp: resp.map(|body| ResponseBody::upstream(body, reuse)),
             upgrade: None,
         })
+    }
+}
+
+/// The respond phase on an upstream's answer in hyper's types (both engines: the `h1`
+/// engine's HTTP/2 way too), first: its rate limit published. Returns the answer's names.
+pub(super) fn publish_rate_limit(route: &Route, headers: &http::HeaderMap) -> Seen {
+    let seen = Seen::of(headers);
+    if seen.rate_limit() {
+        route.metrics.observe_rate_limit(headers);
+    }
+    seen
+}
+
+/// Then what never passes on is removed: hop-by-hop fields (an upgrade's are kept, by not
+/// coming here) and the upstream's `Access-Control-*`.
+pub(super) fn strip_answer(headers: &mut http::HeaderMap, seen: Seen) {
+    remove_hop_by_hop(headers, seen, false);
+    if seen.cors() {
+        policy::strip_upstream_cors(headers);
     }
 }
 

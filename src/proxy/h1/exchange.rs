@@ -17,10 +17,9 @@ use super::{body, via_h2, write};
 use crate::error::ProxyError;
 use crate::proxy::admission::Admission;
 use crate::proxy::forward::{self, Exchange, Front};
-use crate::proxy::headers::{remove_hop_by_hop, Seen};
 use crate::proxy::route::Route;
 use crate::proxy::send::fresh_after_401;
-use crate::proxy::{inject, policy, rewrite};
+use crate::proxy::{inject, rewrite};
 use crate::snapshot::Snapshot;
 use crate::Shared;
 
@@ -56,9 +55,8 @@ pub async fn serve<C: AsyncWrite + Unpin>(
     let max = snapshot.config.server.max_concurrent_requests;
     let admission = Admission::enter(Arc::clone(shared), max.unwrap_or(shared.default_max_concurrent));
     let req = Request::from_parts(parts, ());
-    let method = req.method().clone();
-    let head_only = method == Method::HEAD;
-    let mut ex = Exchange::new();
+    let head_only = req.method() == Method::HEAD;
+    let mut ex = Exchange::new(req.method().clone(), started);
     let front = forward::front(&snapshot, &mut ex, admission.admitted(), &req).await;
     let (route, cell, token, seen) = match front {
         Ok(Front::Token {
@@ -68,18 +66,9 @@ pub async fn serve<C: AsyncWrite + Unpin>(
             seen,
         }) => (route, cell, token, seen),
         Ok(Front::Answer(resp)) => {
-            return local(
-                &snapshot,
-                &ex,
-                &method,
-                started,
-                client,
-                bufs,
-                (*resp).map(|_| Bytes::new()),
-            )
-            .await;
+            return local(&snapshot, &ex, client, bufs, (*resp).map(|_| Bytes::new())).await;
         }
-        Err(e) => return failed(&snapshot, &ex, &method, started, client, bufs, e).await,
+        Err(e) => return failed(&snapshot, &ex, client, bufs, e).await,
     };
     // Rewrite and inject: the head is written once, the token last, for a replay to replace.
     let (mut parts, ()) = req.into_parts();
@@ -89,7 +78,7 @@ pub async fn serve<C: AsyncWrite + Unpin>(
     let prefix = bufs.out.len();
     write::authorization(&mut bufs.out, &token.authorization);
     // Send, and replay once with a refreshed token on a 401.
-    let mut sent = send(&route, &method, bufs).await;
+    let mut sent = send(&route, &ex.method, bufs).await;
     if matches!(&sent, Ok(Some(a)) if a.status == StatusCode::UNAUTHORIZED) {
         if let Some(fresh) = fresh_after_401(&route, &cell, &token).await {
             route.metrics.unauthorized_retries.inc();
@@ -97,7 +86,7 @@ pub async fn serve<C: AsyncWrite + Unpin>(
             drop(sent);
             bufs.out.truncate(prefix);
             write::authorization(&mut bufs.out, &fresh.authorization);
-            sent = send(&route, &method, bufs).await;
+            sent = send(&route, &ex.method, bufs).await;
         }
     }
     let kept = match sent {
@@ -113,7 +102,7 @@ pub async fn serve<C: AsyncWrite + Unpin>(
             } = answer;
             write::allow_origin(&mut bufs.head, &ex.origin);
             write::end_head(&mut bufs.head, framing.chunked());
-            ex.record(&snapshot, &method, started, status);
+            ex.record(&snapshot, status);
             let relayed = body::relay(client, &bufs.head, &mut conn, &mut bufs.answer, framing).await;
             if relayed.reusable && keep {
                 route.upstream.give_back(conn, started);
@@ -127,15 +116,7 @@ pub async fn serve<C: AsyncWrite + Unpin>(
         Ok(None) => match via_h2::send(&route, &cell, &token, parts).await {
             Ok(mut resp) => {
                 let status = resp.status();
-                respond(
-                    &snapshot,
-                    &ex,
-                    &route,
-                    &method,
-                    started,
-                    status,
-                    resp.headers_mut(),
-                );
+                respond(&snapshot, &ex, &route, status, resp.headers_mut());
                 let (head, body) = resp.into_parts();
                 let empty =
                     head_only || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
@@ -143,34 +124,20 @@ pub async fn serve<C: AsyncWrite + Unpin>(
                 write::answer_head(&mut bufs.head, status, &head.headers, chunked);
                 via_h2::body(client, &bufs.head, body, chunked).await
             }
-            Err(e) => return failed(&snapshot, &ex, &method, started, client, bufs, e).await,
+            Err(e) => return failed(&snapshot, &ex, client, bufs, e).await,
         },
-        Err(e) => return failed(&snapshot, &ex, &method, started, client, bufs, e).await,
+        Err(e) => return failed(&snapshot, &ex, client, bufs, e).await,
     };
     drop((admission, ex));
     kept
 }
 
-/// The respond phase on an upstream's answer: what never passes on is removed, the rate
-/// limit is published, then the bookkeeping every answer gets.
-fn respond(
-    snapshot: &Snapshot,
-    ex: &Exchange,
-    route: &Route,
-    method: &Method,
-    started: Instant,
-    status: StatusCode,
-    headers: &mut HeaderMap,
-) {
-    let seen = Seen::of(headers);
-    if seen.rate_limit() {
-        route.metrics.observe_rate_limit(headers);
-    }
-    remove_hop_by_hop(headers, seen, false);
-    if seen.cors() {
-        policy::strip_upstream_cors(headers);
-    }
-    ex.respond(snapshot, method, started, headers, status);
+/// The respond phase on an HTTP/2 upstream's answer, as hyper's path has it, then the
+/// bookkeeping every answer gets.
+fn respond(snapshot: &Snapshot, ex: &Exchange, route: &Route, status: StatusCode, headers: &mut HeaderMap) {
+    let seen = forward::publish_rate_limit(route, headers);
+    forward::strip_answer(headers, seen);
+    ex.respond(snapshot, headers, status);
 }
 
 /// Send: the head in `bufs.out` to the route's upstream, and its answer's head back;
@@ -190,29 +157,25 @@ async fn send(route: &Route, method: &Method, bufs: &mut Buffers) -> Result<Opti
 async fn failed<C: AsyncWrite + Unpin>(
     snapshot: &Snapshot,
     ex: &Exchange,
-    method: &Method,
-    started: Instant,
     client: &mut C,
     bufs: &mut Buffers,
     e: ProxyError,
 ) -> bool {
     ex.failed(&e);
-    local(snapshot, ex, method, started, client, bufs, e.into_response()).await
+    local(snapshot, ex, client, bufs, e.into_response()).await
 }
 
 /// Respond with an answer the proxy wrote.
 async fn local<C: AsyncWrite + Unpin>(
     snapshot: &Snapshot,
     ex: &Exchange,
-    method: &Method,
-    started: Instant,
     client: &mut C,
     bufs: &mut Buffers,
     mut resp: http::Response<Bytes>,
 ) -> bool {
     let status = resp.status();
-    ex.respond(snapshot, method, started, resp.headers_mut(), status);
-    write::local(client, &mut bufs.out, resp, method == Method::HEAD)
+    ex.respond(snapshot, resp.headers_mut(), status);
+    write::local(client, &mut bufs.out, resp, ex.method == Method::HEAD)
         .await
         .is_ok()
 }

@@ -2,51 +2,35 @@
 //! buffers are warm, and the least used age out. A connection goes back only once its
 //! response body has been read to the end (`Reuse::done`); one dropped earlier closes.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use hyper::client::conn::http1;
 use tokio::time::Sleep;
 
 use super::super::body::ProxyBody;
+use super::timer::ConnTimer;
 
 pub type H1 = http1::SendRequest<ProxyBody>;
 
-/// A connection, and the timer that bounds its exchanges. The timer goes with the connection
-/// from one exchange to the next: moving a registered timer's deadline later is one atomic
-/// write, where a timer per exchange is registered and removed under the timer driver's lock.
+/// A connection, and the timer that bounds its exchanges.
 pub struct Pooled {
     pub sender: H1,
-    /// None until the connection's first pooled exchange.
-    timer: Option<Pin<Box<Sleep>>>,
+    timer: ConnTimer,
 }
 
 impl Pooled {
     pub fn new(sender: H1) -> Self {
-        Pooled { sender, timer: None }
+        Pooled {
+            sender,
+            timer: ConnTimer::default(),
+        }
     }
 
     /// The sender, and the connection's timer set to fire at `deadline`.
     pub fn arm(&mut self, deadline: Instant) -> (&mut H1, Pin<&mut Sleep>) {
-        let timer = match &mut self.timer {
-            Some(timer) => {
-                timer.as_mut().reset(deadline.into());
-                timer
-            }
-            none => none.insert(Box::pin(tokio::time::sleep_until(deadline.into()))),
-        };
-        (&mut self.sender, timer.as_mut())
-    }
-
-    /// The exchange got its answer: the timer forgets the waiting task, which it would
-    /// otherwise keep alive (and wake) while the connection idles.
-    fn quiet(&mut self) {
-        if let Some(timer) = &mut self.timer {
-            let _ = timer.as_mut().poll(&mut Context::from_waker(Waker::noop()));
-        }
+        (&mut self.sender, self.timer.arm(deadline))
     }
 }
 
@@ -121,7 +105,7 @@ pub struct Reuse {
 
 impl Reuse {
     pub fn new(list: Arc<IdleList>, mut conn: Pooled, since: Instant) -> Self {
-        conn.quiet();
+        conn.timer.quiet();
         Reuse { list, conn, since }
     }
 

@@ -7,6 +7,7 @@
 
 mod idle;
 mod raw;
+mod timer;
 mod tls;
 
 use std::future::Future;

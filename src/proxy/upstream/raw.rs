@@ -3,7 +3,6 @@
 //! writes the request head and reads the answer itself, so a request costs no channel, no
 //! task and no hyper connection state on this side.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -17,6 +16,7 @@ use tokio::time::Sleep;
 use tower_service::Service;
 
 use super::idle::Reusable;
+use super::timer::ConnTimer;
 use super::{Upstream, UpstreamError};
 
 /// What the connector dials.
@@ -38,7 +38,7 @@ pub struct RawConn {
     /// Boxed: a TLS stream holds rustls's whole state (over a kilobyte), and the connection
     /// moves into and out of the pool on every exchange.
     pub io: Box<Stream>,
-    timer: Option<Pin<Box<Sleep>>>,
+    timer: ConnTimer,
     /// Whether an exchange was already served on it: a reused connection the upstream
     /// closed meanwhile may be retried on a fresh one.
     pub reused: bool,
@@ -48,29 +48,19 @@ impl RawConn {
     fn new(io: Stream) -> Self {
         RawConn {
             io: Box::new(io),
-            timer: None,
+            timer: ConnTimer::default(),
             reused: false,
         }
     }
 
     /// The stream, and the timer set to fire at `deadline`.
     pub fn parts(&mut self, deadline: Instant) -> (&mut Box<Stream>, Pin<&mut Sleep>) {
-        let timer = match &mut self.timer {
-            Some(timer) => {
-                timer.as_mut().reset(deadline.into());
-                timer
-            }
-            none => none.insert(Box::pin(tokio::time::sleep_until(deadline.into()))),
-        };
-        (&mut self.io, timer.as_mut())
+        (&mut self.io, self.timer.arm(deadline))
     }
 
-    /// The answer's head arrived: the timer forgets this task, which it would otherwise
-    /// keep (and wake) while the connection idles.
+    /// The answer's head arrived: see `ConnTimer::quiet`.
     pub fn quiet(&mut self) {
-        if let Some(timer) = &mut self.timer {
-            let _ = timer.as_mut().poll(&mut Context::from_waker(Waker::noop()));
-        }
+        self.timer.quiet();
     }
 }
 
